@@ -1,0 +1,58 @@
+"""A cancel token a caller sets from any thread and a runner waits on without polling."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+class CancelToken:
+    """Set once by whoever wants the run stopped; read by the runner.
+
+    ``fileno()`` gives a descriptor that becomes readable when the token is set, so a runner
+    that waits in a selector wakes at once instead of polling.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._pipe: tuple[int, int] | None = None
+        self.reason: str = ""
+
+    def cancel(self, reason: str = "cancel requested") -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self.reason = reason
+            self._event.set()
+            if self._pipe is not None:
+                os.write(self._pipe[1], b"x")
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+    def fileno(self) -> int:
+        with self._lock:
+            if self._pipe is None:
+                self._pipe = os.pipe()
+                os.set_blocking(self._pipe[0], False)
+                if self._event.is_set():
+                    os.write(self._pipe[1], b"x")
+            return self._pipe[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pipe is not None:
+                for fd in self._pipe:
+                    os.close(fd)
+                self._pipe = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort descriptor release
+        try:
+            self.close()
+        except Exception:
+            pass
