@@ -28,7 +28,7 @@ def timed_rounds(cases: dict[str, Callable[[], None]], runs: int, rounds: int = 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def in_child(code: str) -> dict[str, float]:

@@ -47,9 +47,9 @@ class DjangoStore(Store):
         return self.chunk_model is not None
 
     # -- status ----------------------------------------------------------------------------
-    def create(self, values: Mapping[str, Any]) -> Any:
+    def create(self, values: Mapping[str, Any], status: Status = Status.PENDING) -> Any:
         cols = self.fields.columns(values)
-        cols[self.fields.status] = self.fields.status_value(Status.PENDING)  # type: ignore[index]
+        cols[self.fields.status] = self.fields.status_value(status)  # type: ignore[index]
         return self._manager.create(**cols).pk
 
     def transition(self, ref: Any, target: Status, values: Mapping[str, Any]) -> Status | None:
@@ -86,7 +86,7 @@ class DjangoStore(Store):
                  for c in chunks]
             )
             return
-        from django.db.models import F, Value
+        from django.db.models import F, TextField, Value
         from django.db.models.functions import Coalesce, Concat
 
         texts: dict[str, list[str]] = {}
@@ -96,7 +96,9 @@ class DjangoStore(Store):
                 texts.setdefault(column, []).append(_as_text(c.data))
         if texts:
             self._manager.filter(pk=ref).update(
-                **{col: Concat(Coalesce(F(col), Value("")), Value("".join(parts))) for col, parts in texts.items()}
+                **{col: Concat(Coalesce(F(col), Value(""), output_field=TextField()), Value("".join(parts)),
+                                 output_field=TextField())
+                   for col, parts in texts.items()}
             )
 
     def replace_output(self, ref: Any, stream: str, data: bytes) -> None:
@@ -180,7 +182,7 @@ class DjangoStore(Store):
     def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> list[ExecutionView]:
         qs = self._manager.all().order_by("-pk")
         if status:
-            qs = qs.filter(**{self.fields.status: self.fields.status_value(Status(status))})  # type: ignore[dict-item]
+            qs = qs.filter(**{str(self.fields.status): self.fields.status_value(Status(status))})
         if runner and "runner" in self.fields.extra:
             qs = qs.filter(**{self.fields.extra["runner"]: runner})
         return [self.view(obj) for obj in qs[:limit]]

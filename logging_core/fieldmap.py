@@ -65,7 +65,8 @@ class FieldMap:
             raise FieldMapError(f"status value {value!r} is not mapped to a runwright status") from None
 
     def _known_values(self) -> frozenset[str]:
-        return self.__dict__.get("_choices", frozenset(s.value for s in Status))
+        choices: frozenset[str] = self.__dict__.get("_choices", frozenset(s.value for s in Status))
+        return choices
 
     def columns(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Canonical name -> value, to model field -> value, dropping absent fields."""

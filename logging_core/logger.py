@@ -4,6 +4,7 @@ familiar ``start_execution`` / ``complete_execution`` / ... API on their models.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import subprocess
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from logging_core.observers import MetricsObserver, StructuredLogObserver, notify
-from logging_core.recorder import ExecutionRecorder, TransitionRefused, retrying
+from logging_core.recorder import ExecutionRecorder, TransitionRefused, jsonable, retrying
 from logging_core.store import Chunk, ExecutionView, Store
 from runners.cancel import CancelToken
 from runners.events import RunReporter, Stream
@@ -72,12 +73,15 @@ class ExecutionLogger:
         self._flusher: threading.Thread | None = None
 
     # == running through the logger ===========================================================
-    def create(self, spec: RunSpec, parent: Any = None) -> Any:
+    def create(self, spec: RunSpec, parent: Any = None, **values: Any) -> Any:
         """Record a pending execution for ``spec``; returns its id."""
+        return self._create(spec, Status.PENDING, {"parent_id": parent, **values})
+
+    def _create(self, spec: RunSpec, status: Status, values: Mapping[str, Any]) -> Any:
         return retrying(self.store, self.store.create, {
             "runner": spec.runner, "command": spec.display_command(), "spec": spec.to_dict(),
-            "labels": spec.redactor().deep(dict(spec.labels)), "parent_id": parent,
-        })
+            "labels": spec.redactor().deep(dict(spec.labels)), **values,
+        }, status)
 
     def recorder(self, ref: Any, spec: RunSpec | None = None, cancel: CancelToken | None = None) -> ExecutionRecorder:
         """The RunReporter that records one execution; hand it to ``Runner.run``."""
@@ -95,12 +99,16 @@ class ExecutionLogger:
         """Run ``spec`` with its runner and record everything. With ``ref``, run that pending
         execution; a run that is no longer pending (cancelled, claimed by another worker) is
         not started and its recorded state is returned."""
-        ref = self.create(spec) if ref is None else ref
         cancel = cancel or CancelToken()
-        rec = self.recorder(ref, spec, cancel)
-        refused = rec.claim(worker)
-        if refused is not None:
-            return self.result_of(ref)
+        if ref is None:  # a row of our own: insert it already claimed, one statement
+            now = _now()
+            ref = self._create(spec, Status.RUNNING, {"started_at": now, "heartbeat_at": now, "worker": worker})
+            rec = self.recorder(ref, spec, cancel)
+            rec.claimed(worker)
+        else:
+            rec = self.recorder(ref, spec, cancel)
+            if rec.claim(worker) is not None:
+                return self.result_of(ref)
         try:
             runner = get_runner(spec.runner)
         except UnknownRunner as exc:
@@ -117,10 +125,10 @@ class ExecutionLogger:
     def get(self, ref: Any) -> ExecutionView:
         return self.store.get(ref)
 
-    def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> list[ExecutionView]:
+    def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> builtins.list[ExecutionView]:
         return self.store.list(status=status, runner=runner, limit=limit)
 
-    def read_log(self, ref: Any, offset: int = 0, limit: int | None = None) -> list[Chunk]:
+    def read_log(self, ref: Any, offset: int = 0, limit: int | None = None) -> builtins.list[Chunk]:
         """Output from byte ``offset`` of the combined log; a follower passes the end of
         what it has, so a reconnect neither loses nor repeats anything."""
         return self.store.read_log(ref, offset, limit)
@@ -178,7 +186,7 @@ class ExecutionLogger:
         values = {"completed_at": _now(), "return_code": outcome.get("return_code"),
                   "error_message": self.redactor.text(error) if error else ""}
         if isinstance(result, RunResult):
-            values["result"] = self.redactor.deep(result.to_dict())
+            values["result"] = jsonable(self.redactor.deep(result.to_dict()))
         return self._legacy_move(execution, target, values, log_message, implicit_start=True)
 
     def fail_execution(

@@ -25,10 +25,10 @@ class MemoryStore(Store):
         renamed = {"completed_at": "finished_at", "return_code": "exit_code"}
         return {renamed.get(k, k): v for k, v in values.items() if renamed.get(k, k) in self._names}
 
-    def create(self, values: Mapping[str, Any]) -> int:
+    def create(self, values: Mapping[str, Any], status: Status = Status.PENDING) -> int:
         with self._lock:
             ref = next(self._ids)
-            row = ExecutionView(id=ref, status=Status.PENDING, created_at=datetime.now(UTC))
+            row = ExecutionView(id=ref, status=status, created_at=datetime.now(UTC))
             self._rows[ref] = replace(row, **self._clean(values))
             self._chunks[ref] = []
             return ref

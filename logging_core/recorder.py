@@ -81,28 +81,38 @@ class ExecutionRecorder:
             {"started_at": now, "heartbeat_at": now, "worker": worker},
         )
         if refused is None:
-            self.status = Status.RUNNING
-            self._last_heartbeat = time.monotonic()
-            self.logger._notify("on_status", self.ref, Status.PENDING, Status.RUNNING, {"worker": worker})
-            self.logger._track(self)
+            self.claimed(worker)
         return refused
+
+    def claimed(self, worker: str = "") -> None:
+        """The row is ours and running (claimed above, or inserted as running)."""
+        self.status = Status.RUNNING
+        self._last_heartbeat = time.monotonic()
+        self.logger._notify("on_status", self.ref, Status.PENDING, Status.RUNNING, {"worker": worker})
+        self.logger._track(self)
 
     def started(self, spec: RunSpec, metadata: Mapping[str, Any]) -> None:
         if self.status is None:
             refused = self.claim()
             if refused is not None:
                 raise TransitionRefused(self.ref, refused, Status.RUNNING)
-        if metadata:
-            info = {k: v for k, v in metadata.items() if not k.startswith("_")}
-            retrying(self.store, self.store.update, self.ref, {"result": {"metadata": _jsonable(info)}})
+        if metadata:  # a container id or a Job name, visible while the run is live
+            retrying(self.store, self.store.update, self.ref, {"result": {"metadata": jsonable(dict(metadata))}})
 
     def finished(self, result: RunResult) -> None:
+        output_error: BaseException | None = None
         try:
-            self._raise_pending_error()
-            with self._lock:
-                if self.dropped:
-                    self._add("system", self._limit_marker().encode())
-                self._flush_locked()
+            try:
+                self._raise_pending_error()
+                with self._lock:
+                    if self.dropped:
+                        self._add("system", self._limit_marker().encode())
+                    self._flush_locked()
+            except Exception as exc:
+                # The final status matters more than the output: record it, then raise.
+                output_error = exc
+                note = f"output not fully stored: {type(exc).__name__}"
+                result.error = f"{result.error}; {note}" if result.error else note
             self.logger._untrack(self)
             result.log_ref = self.store.log_ref(self.ref)
             result.metadata = {k: v for k, v in result.metadata.items() if not k.startswith("_")}
@@ -115,12 +125,14 @@ class ExecutionRecorder:
                 "stderr_bytes": result.stderr_bytes,
                 "stored_bytes": self.offset,
                 "dropped_bytes": self.dropped,
-                "result": _jsonable({**result.to_dict(), "events": self.events[-MAX_EVENTS:]}),
+                "result": jsonable({**result.to_dict(), "events": self.events[-MAX_EVENTS:]}),
             }
             if self.status is None and result.status in (Status.RUNNING, Status.SUCCESS, Status.FAILED):
                 self.claim()
             self.logger._move(self.store, self.ref, result.status, values, source="runner")
             self.logger._notify("on_finished", self.ref, result)
+            if output_error is not None:
+                raise output_error
         finally:
             self.done = True
             self.logger._untrack(self)
@@ -141,7 +153,7 @@ class ExecutionRecorder:
                 self._flush_locked()
 
     def event(self, kind: str, data: Mapping[str, Any]) -> None:
-        self.events.append({"kind": kind, "at": datetime.now(UTC).isoformat(), **_jsonable(dict(data))})
+        self.events.append({"kind": kind, "at": datetime.now(UTC).isoformat(), **jsonable(dict(data))})
         del self.events[:-MAX_EVENTS]
 
     def system(self, message: str) -> None:
@@ -203,8 +215,9 @@ class ExecutionRecorder:
         )
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+def jsonable(value: Any) -> Any:
+    """Plain JSON types, with NUL shown as U+2400: PostgreSQL's jsonb refuses \\u0000."""
+    return json.loads(json.dumps(value, default=str).replace("\\u0000", "\\u2400"))
 
 
 __all__ = ["TERMINAL", "ExecutionRecorder", "TransitionRefused", "retrying"]

@@ -62,8 +62,9 @@ class Store(ABC):
     transient_errors: tuple[type[BaseException], ...] = ()
 
     @abstractmethod
-    def create(self, values: Mapping[str, Any]) -> Any:
-        """Insert a pending execution; returns its id."""
+    def create(self, values: Mapping[str, Any], status: Status = Status.PENDING) -> Any:
+        """Insert an execution (pending, or running when the creator runs it at once);
+        returns its id."""
 
     @abstractmethod
     def transition(self, ref: Any, target: Status, values: Mapping[str, Any]) -> Status | None:

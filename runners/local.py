@@ -76,7 +76,6 @@ class LocalRunner(Runner):
             raise RunnerError(f"command not executable: {argv[0]!r} ({describe_exit(126)})") from None
         except OSError as exc:
             raise RunnerError(f"could not start {argv[0]!r}: {exc.strerror or exc}") from None
-        ctx.metadata["pid"] = proc.pid
         self._state(ctx).update(proc=proc, pidfd=os.pidfd_open(proc.pid))
         for pipe in (proc.stdout, proc.stderr):
             fd = pipe.fileno()  # type: ignore[union-attr]
@@ -90,6 +89,7 @@ class LocalRunner(Runner):
     def supervise(self, ctx: RunContext) -> Exit:
         st = self._state(ctx)
         proc: subprocess.Popen[bytes] = st["proc"]
+        ctx.metadata["pid"] = proc.pid  # in the result, not reported at start: a pid needs no live write
         keep_background = bool(ctx.spec.options.get("keep_background", False))
         read_size = int(ctx.spec.options.get("read_size", READ_SIZE))
         sel = selectors.DefaultSelector()

@@ -32,13 +32,23 @@ def available_runners() -> dict[str, str]:
     return {name: ep.value for name, ep in sorted(_entry_points().items())}
 
 
+_loaded: dict[str, type[Runner]] = {}
+
+
 def get_runner_class(name: str) -> type[Runner]:
+    """The runner class registered as ``name``. Loaded classes are cached (scanning the
+    installed packages costs milliseconds); an unknown name always rescans, so a package
+    installed while the process runs is found."""
+    cached = _loaded.get(name)
+    if cached is not None:
+        return cached
     eps = _entry_points()
     if name not in eps:
         raise UnknownRunner(name, sorted(eps))
     cls = eps[name].load()
     if not (isinstance(cls, type) and issubclass(cls, Runner)):
         raise TypeError(f"entry point {name!r} ({eps[name].value}) is not a runwright Runner subclass")
+    _loaded[name] = cls
     return cls
 
 

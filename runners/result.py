@@ -94,4 +94,6 @@ class OutputTail:
         return b"".join(self._chunks)[-self.limit :] if self.limit else b""
 
     def text(self) -> str:
-        return self.tail().decode("utf-8", "replace")
+        """For display: undecodable bytes become U+FFFD and NUL becomes U+2400 (a text
+        column or a PostgreSQL jsonb value cannot hold NUL); the store keeps exact bytes."""
+        return self.tail().decode("utf-8", "replace").replace("\x00", "\u2400")

@@ -221,3 +221,9 @@ def test_secrets_are_masked_in_output_even_across_chunks() -> None:
     result = run(RunSpec(["sh", "-c", 'echo "$API_TOKEN"; exit 3'], env={"API_TOKEN": env_secret}), rec)
     assert rec.stdout == b"***\n"
     assert env_secret not in result.to_json()
+
+
+def test_tail_shows_nul_as_a_visible_symbol() -> None:
+    # Regression: a NUL in the tail made PostgreSQL refuse the result JSON.
+    result = run(RunSpec(["printf", "a\\000b"]))
+    assert result.stdout_tail == "a\u2400b" and result.stdout_bytes == 3
