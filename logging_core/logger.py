@@ -10,6 +10,7 @@ import logging
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -117,7 +118,7 @@ class ExecutionLogger:
             return result
         reporter: RunReporter = rec if tee is None else _Tee(rec, tee)
         try:
-            return runner.run(spec, reporter, cancel, run_id=f"{ref}-{id(rec):x}")
+            return runner.run(spec, reporter, cancel, run_id=uuid.uuid4().hex, execution_id=str(ref))
         finally:
             self._untrack(rec)
 

@@ -55,12 +55,15 @@ class RunContext:
     """Everything one run shares between the base class and the runner."""
 
     def __init__(
-        self, spec: RunSpec, reporter: RunReporter, cancel: CancelToken, run_id: str
+        self, spec: RunSpec, reporter: RunReporter, cancel: CancelToken, run_id: str, execution_id: str = ""
     ) -> None:
         self.spec = spec
         self.reporter = reporter
         self.cancel = cancel
+        #: Unique per run; put on everything the run creates (env, labels) to find it later.
         self.run_id = run_id
+        #: The recorded execution this run belongs to, when a sink records it.
+        self.execution_id = execution_id
         self.redactor: Redactor = spec.redactor()
         self._redacting = bool(self.redactor)
         self._redactors: dict[str, StreamRedactor] = {}
@@ -211,13 +214,14 @@ class Runner(ABC):
         reporter: RunReporter | None = None,
         cancel: CancelToken | None = None,
         run_id: str | None = None,
+        execution_id: str = "",
     ) -> RunResult:
         """Run ``spec`` to the end and return its result. Never raises for a problem of the
         work itself (those become ``error``/``failed`` results); a failing reporter's
         exception is raised after the work has been stopped and cleaned up."""
         reporter = reporter or NullReporter()
         cancel = cancel or CancelToken()
-        ctx = RunContext(spec, reporter, cancel, run_id or uuid.uuid4().hex)
+        ctx = RunContext(spec, reporter, cancel, run_id or uuid.uuid4().hex, execution_id)
         started_at = _now()
         try:
             self.validate(spec)

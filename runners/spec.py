@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from runners.secrets import MASK, Redactor, secret_values
+from runners.secrets import MASK, MIN_DETECTED_LENGTH, Redactor, looks_secret, secret_values
 
 DEFAULT_GRACE_PERIOD = 5.0
 DEFAULT_TAIL_BYTES = 64 * 1024
@@ -57,7 +57,10 @@ class RunSpec:
         return list(self.command)
 
     def redactor(self) -> Redactor:
-        return Redactor(secret_values(self.secrets, self.env, self.secret_env))
+        """Masks the spec's secrets: explicit values, secret env vars, and string values
+        under secret-looking keys anywhere in ``options`` (a build arg ``NPM_TOKEN``, an
+        ``auth.password``)."""
+        return Redactor([*secret_values(self.secrets, self.env, self.secret_env), *_option_secrets(self.options)])
 
     def display_command(self) -> str:
         """The command line for people and logs, with secrets masked."""
@@ -93,6 +96,16 @@ class RunSpec:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
+
+
+def _option_secrets(value: Any, key: str = "") -> list[str]:
+    if isinstance(value, Mapping):
+        return [v for k, item in value.items() for v in _option_secrets(item, str(k))]
+    if isinstance(value, (list, tuple)):
+        return [v for item in value for v in _option_secrets(item, key)]
+    if isinstance(value, str) and key and looks_secret(key) and len(value) >= MIN_DETECTED_LENGTH:
+        return [value]
+    return []
 
 
 def _validate(spec: RunSpec) -> None:
