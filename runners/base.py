@@ -189,13 +189,13 @@ class Runner(ABC):
     def supervise(self, ctx: RunContext) -> Exit:
         """Stream and wait while a watchdog thread stops the work on deadline or cancel.
         Runners that can wait on the cancel token themselves override this."""
-        done = threading.Event()
+        wake = threading.Event()  # set when the run is done or the token is cancelled
+        done = False
+        unregister = ctx.cancel.on_cancel(wake.set)
 
         def watchdog() -> None:
-            while not done.is_set():
-                if ctx.wait_stop(0.5 if ctx.deadline is None else None) is not None:
-                    break
-            if not done.is_set() and ctx.stop_reason is not None:
+            wake.wait(ctx.remaining())
+            if not done and ctx.check_stop() is not None:
                 ctx.stop_detail += "; " + self.terminate(ctx, ctx.spec.grace_period)
 
         watcher = threading.Thread(target=watchdog, name=f"runwright-watchdog-{ctx.run_id[:8]}", daemon=True)
@@ -204,8 +204,10 @@ class Runner(ABC):
             self.stream(ctx)
             return self.wait(ctx)
         finally:
-            done.set()
-            watcher.join(timeout=ctx.spec.grace_period + 5)
+            done = True
+            unregister()
+            wake.set()
+            watcher.join()
 
     # -- the one entry point -------------------------------------------------------------
     def run(

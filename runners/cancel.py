@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 
 class CancelToken:
@@ -17,6 +18,7 @@ class CancelToken:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._pipe: tuple[int, int] | None = None
+        self._callbacks: list[Callable[[], None]] = []
         self.reason: str = ""
 
     def cancel(self, reason: str = "cancel requested") -> None:
@@ -27,6 +29,26 @@ class CancelToken:
             self._event.set()
             if self._pipe is not None:
                 os.write(self._pipe[1], b"x")
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the token is set (at once if it is); returns a function
+        that unregisters it."""
+        with self._lock:
+            fire = self._event.is_set()
+            if not fire:
+                self._callbacks.append(callback)
+        if fire:
+            callback()
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return remove
 
     @property
     def cancelled(self) -> bool:

@@ -90,16 +90,16 @@ class DockerRunner(Runner):
             raise api_error("the engine refused the container", exc) from None
         ctx.state["container"] = container
         ctx.metadata.update(container_id=container.id, container_name=container.name, image=opts["image"])
+        # Attach before start, as `docker run` does: attaching later can miss what a short
+        # container printed before it exited.
+        ctx.state["frames"] = client.api.attach(container.id, stdout=True, stderr=True, stream=True, demux=True)
         try:
             container.start()
         except docker.errors.APIError as exc:
             raise api_error("the container could not start", exc) from None
 
     def stream(self, ctx: RunContext) -> None:
-        client, container = ctx.state["client"], ctx.state["container"]
-        frames = client.api.attach(container.id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
-        ctx.state["frames"] = frames
-        for out, err in frames:
+        for out, err in ctx.state["frames"]:
             if out:
                 ctx.emit("stdout", out)
             if err:
@@ -124,7 +124,7 @@ class DockerRunner(Runner):
         if container is None:
             return "nothing to stop"
         try:
-            container.stop(timeout=max(0, int(round(grace))))
+            container.stop(timeout=max(0, round(grace)))
         except Exception as exc:  # already gone, or the engine went away: say so
             return f"stopping the container failed: {exc}"
         return f"stopped the container (SIGTERM, SIGKILL after {grace:g}s)"

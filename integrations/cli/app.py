@@ -71,9 +71,20 @@ def exit_code_for(result: RunResult) -> int:
     return result.exit_code if result.exit_code >= 0 else 128 - result.exit_code
 
 
+def parse_options(values: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` runner options; a VALUE that parses as JSON is taken as JSON."""
+    options: dict[str, Any] = {}
+    for key, raw in parse_pairs("--option", values).items():
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
 def build_spec(
     command: list[str], runner: str, timeout: float | None, env: list[str], secret: list[str], cwd: str | None,
-    shell: bool = False, labels: list[str] | None = None,
+    shell: bool = False, labels: list[str] | None = None, options: list[str] | None = None,
 ) -> RunSpec:
     if not command:
         raise CliError("no command given; usage: runwright run [OPTIONS] -- CMD [ARGS]...")
@@ -83,6 +94,7 @@ def build_spec(
     return RunSpec(
         command=" ".join(command) if shell else command, shell=shell, runner=runner, timeout=timeout,
         env=env_map, secret_env=sorted(secret_map), cwd=cwd, labels=parse_pairs("--label", labels or []),
+        options=parse_options(options or []),
     )
 
 
@@ -93,20 +105,24 @@ SecretOpt = Annotated[list[str] | None, typer.Option("--secret", "-s", help="KEY
 CwdOpt = Annotated[str | None, typer.Option("--cwd", help="Working directory.")]
 LabelOpt = Annotated[list[str] | None, typer.Option("--label", "-l", help="KEY=VALUE label, repeatable.")]
 ShellOpt = Annotated[bool, typer.Option("--shell", help="Run the command as one /bin/sh string.")]
+OptionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--option", "-o", help="Runner option KEY=VALUE (VALUE may be JSON), e.g. -o image=alpine:3."),
+]
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
 def run(
     command: Annotated[list[str] | None, typer.Argument(help="The command and its arguments, after --.")] = None,
     runner: RunnerOpt = "local", timeout: TimeoutOpt = None, env: EnvOpt = None, secret: SecretOpt = None,
-    cwd: CwdOpt = None, label: LabelOpt = None, shell: ShellOpt = False,
+    cwd: CwdOpt = None, label: LabelOpt = None, shell: ShellOpt = False, option: OptionOpt = None,
 ) -> None:
     """Run a command, stream its output live, record it; exit with its exit code."""
     from runners.registry import UnknownRunner, get_runner_class
 
     try:
-        spec = build_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label)
-        get_runner_class(spec.runner)
+        spec = build_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label, option)
+        get_runner_class(spec.runner)().validate(spec)
     except (CliError, SpecError, UnknownRunner) as exc:
         fail(str(exc))
     logger = _logger()

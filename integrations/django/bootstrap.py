@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +64,45 @@ def setup(migrate: bool = True) -> None:
 
 
 def _migrate_if_needed() -> None:
+    """Migrate when the schema is behind, one process at a time: several processes starting
+    together on a fresh database (a worker and a CLI) must not both create the tables."""
     from django.core.management import call_command
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        call_command("migrate", interactive=False, verbosity=0)
+    def behind() -> bool:
+        executor = MigrationExecutor(connection)
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+    if not behind():
+        return
+    with _migration_lock(connection):
+        if behind():
+            call_command("migrate", interactive=False, verbosity=0)
+
+
+@contextlib.contextmanager
+def _migration_lock(connection: Any) -> Iterator[None]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", [_LOCK_KEY])
+            try:
+                yield
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+        return
+    if connection.vendor == "sqlite":
+        import fcntl
+
+        with open(f"{connection.settings_dict['NAME']}.migrate-lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    yield
+
+
+#: An arbitrary constant: the advisory lock runwright's migrations take on PostgreSQL.
+_LOCK_KEY = 0x52574D47

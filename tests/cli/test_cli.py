@@ -79,11 +79,13 @@ def test_logs_follow_prints_live_output_until_the_end(cli_env) -> None:  # type:
     while rw(cli_env, "list", "--json").stdout.strip() == "" and time.monotonic() < deadline:
         time.sleep(0.05)
     t0 = time.monotonic()
-    follower = subprocess.Popen([BIN, "logs", "1", "--follow"], env=cli_env, stdout=subprocess.PIPE, text=True)
+    follower = subprocess.Popen([BIN, "logs", "1", "--follow"], env=cli_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     first = follower.stdout.readline()
     first_at = time.monotonic() - t0
     rest = follower.stdout.read()
-    assert follower.wait(timeout=15) == 0 and runner.wait(timeout=15) == 0
+    assert follower.wait(timeout=15) == 0, follower.stderr.read()
+    assert runner.wait(timeout=15) == 0
     assert first + rest == "".join(f"line{i}\n" for i in range(1, 6))
     assert first_at < 1.2, "the follower must print output while the run is live"
 
@@ -109,3 +111,12 @@ def test_bad_input_is_one_clear_line(cli_env, args, message) -> None:  # type: i
 
 def test_runners_lists_the_entry_points(cli_env) -> None:  # type: ignore[no-untyped-def]
     assert "local\trunners.local:LocalRunner" in rw(cli_env, "runners").stdout
+
+
+def test_processes_starting_together_on_a_fresh_database_all_work(cli_env) -> None:  # type: ignore[no-untyped-def]
+    # Regression: two processes migrating a fresh database at once made one of them crash.
+    procs = [subprocess.Popen([BIN, "run", "--", "echo", str(i)], env=cli_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(4)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outs]
+    assert sorted(out for out, _ in outs) == ["0\n", "1\n", "2\n", "3\n"]
