@@ -15,7 +15,7 @@ STREAM_CODES = {"stdout": "o", "stderr": "e", "system": "s"}
 CODE_STREAMS = {v: k for k, v in STREAM_CODES.items()}
 _OWN_EXTRA = (
     "runner", "command", "spec", "labels", "signal", "result", "worker", "heartbeat_at", "stdout_bytes",
-    "stderr_bytes", "stored_bytes", "dropped_bytes", "parent_id", "cancel_requested",
+    "stderr_bytes", "stored_bytes", "dropped_bytes", "parent_id", "cancel_requested", "task_id",
 )
 #: runwright's own model: output goes to LogChunk rows, not to text fields.
 OWN_FIELDS = FieldMap(
@@ -149,6 +149,12 @@ class DjangoStore(Store):
             .annotate(size=Length("data")).values_list("offset", "size").first()
         )
         return last[0] + last[1] if last else 0
+
+    def cancel_requested(self, ref: Any) -> bool:
+        column = self.fields.extra.get("cancel_requested")
+        if not column:
+            return False
+        return bool(self._manager.filter(pk=ref).values_list(column, flat=True).first())
 
     def reset_connection(self) -> None:
         from django.db import connection

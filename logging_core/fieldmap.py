@@ -92,7 +92,9 @@ class FieldMap:
             if unknown:
                 raise FieldMapError(f"{model.__name__}.runwright_fields: unknown key {unknown[0]!r}")
             fmap = cls(**dict(declared))
-        names = {f.name for f in model._meta.get_fields()}  # type: ignore[attr-defined]
+        model_fields = model._meta.get_fields()  # type: ignore[attr-defined]
+        # A foreign key answers to its name and its column's attname (``parent_id``).
+        names = {f.name for f in model_fields} | {getattr(f, "attname", f.name) for f in model_fields}
         changes: dict[str, Any] = {n: None for n in CANONICAL if getattr(fmap, n) and getattr(fmap, n) not in names}
         changes["extra"] = {k: v for k, v in fmap.extra.items() if v in names}
         fmap = replace(fmap, **changes)

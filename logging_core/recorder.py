@@ -198,7 +198,7 @@ class ExecutionRecorder:
                 retrying(self.store, self.store.update, self.ref, {"heartbeat_at": datetime.now(UTC)})
             if self.cancel is not None and now - self._last_cancel_poll >= self.logger.cancel_poll_interval:
                 self._last_cancel_poll = now
-                if getattr(self.store.get(self.ref), "cancel_requested", False):
+                if self.store.cancel_requested(self.ref):
                     self.cancel.cancel("cancel requested")
         except Exception as exc:  # handed to the runner's thread at its next call
             self._error = exc

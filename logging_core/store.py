@@ -35,6 +35,7 @@ class ExecutionView:
     result: dict[str, Any] = field(default_factory=dict)
     parent_id: Any = None
     cancel_requested: bool = False
+    task_id: str = ""
 
     @property
     def duration(self) -> float | None:
@@ -99,6 +100,10 @@ class Store(ABC):
     @abstractmethod
     def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> list[ExecutionView]:
         ...
+
+    def cancel_requested(self, ref: Any) -> bool:
+        """Whether someone asked, through the store, for this execution to stop."""
+        return self.get(ref).cancel_requested
 
     def log_ref(self, ref: Any) -> str:
         return f"runwright:execution/{ref}"

@@ -28,6 +28,8 @@ from runners.exitcodes import describe_exit, signal_name
 from runners.spec import RunSpec, SpecError
 
 RUN_ID_ENV = "RUNWRIGHT_RUN_ID"
+#: The recorded execution, so a worker's reaper can find the processes of a lost run.
+EXECUTION_ID_ENV = "RUNWRIGHT_EXECUTION_ID"
 PIPE_SIZE = 1 << 20
 READ_SIZE = 64 * 1024
 MAX_READS_PER_WAKEUP = 64
@@ -56,6 +58,8 @@ class LocalRunner(Runner):
         env: dict[bytes, bytes] = dict(os.environb) if spec.inherit_env else {}
         env.update((os.fsencode(k), os.fsencode(v)) for k, v in spec.env.items())
         env[RUN_ID_ENV.encode()] = ctx.run_id.encode()
+        if ctx.execution_id:
+            env[EXECUTION_ID_ENV.encode()] = ctx.execution_id.encode()
         argv = spec.argv
         try:
             proc = subprocess.Popen(

@@ -18,7 +18,8 @@ from runners.result import RunResult
 from runners.spec import RunSpec, SpecError
 from runners.status import Status
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run commands anywhere and record every run.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Run commands anywhere and record every run.")
 err = Console(stderr=True, highlight=False)
 
 #: Exit codes of `runwright run` when the command's own code does not apply.
@@ -220,6 +221,127 @@ def logs(
             echo.output(chunk.stream, chunk.data)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def submit(
+    command: Annotated[list[str] | None, typer.Argument(help="The command and its arguments, after --.")] = None,
+    runner: RunnerOpt = "local", timeout: TimeoutOpt = None, env: EnvOpt = None, secret: SecretOpt = None,
+    cwd: CwdOpt = None, label: LabelOpt = None, shell: ShellOpt = False, option: OptionOpt = None,
+    queue: Annotated[str | None, typer.Option(help="Celery queue.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the log and exit like `run` does.")] = False,
+) -> None:
+    """Queue a run for the workers; prints its execution id."""
+    from runners.registry import UnknownRunner, get_runner_class
+
+    try:
+        spec = build_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label, option)
+        get_runner_class(spec.runner)().validate(spec)
+    except (CliError, SpecError, UnknownRunner) as exc:
+        fail(str(exc))
+    from integrations.celery import submit as submit_run
+
+    ref = submit_run(spec, queue=queue)
+    typer.echo(ref)
+    if wait:
+        _wait_and_exit(ref)
+
+
+def _wait_and_exit(ref: int) -> None:
+    logger = _logger()
+    echo = ConsoleEcho()
+    try:
+        for chunk in logger.follow(ref):
+            echo.output(chunk.stream, chunk.data)
+    except KeyboardInterrupt:
+        from integrations.celery import cancel as cancel_run
+
+        cancel_run(ref, "interrupted (SIGINT)")
+        for chunk in logger.follow(ref, logger.store.log_end(ref)):
+            echo.output(chunk.stream, chunk.data)
+    result = logger.result_of(ref)
+    err.print(f"runwright: execution {ref} {result.status}, exit code {result.exit_code}"
+              + (f": {result.error}" if result.error and not result.ok else ""), markup=False)
+    raise typer.Exit(exit_code_for(result))
+
+
+@app.command()
+def cancel(execution_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Cancel an execution: a pending one never starts, a running one is stopped."""
+    from integrations.celery import cancel as cancel_run
+
+    logger = _logger()
+    view = _existing(logger, execution_id)
+    if view.status not in (Status.PENDING, Status.RUNNING):
+        fail(f"execution {view.id} is already {view.status}", code=1)
+    status = cancel_run(view.id)
+    typer.echo(f"execution {view.id}: {'cancel requested' if status == Status.RUNNING else status}")
+
+
+@app.command()
+def group(
+    spec_file: Annotated[str, typer.Argument(help="JSON: {\"policy\", \"max_parallel\", \"runs\": [RunSpec, ...]}")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the group and exit with 0 on success.")] = False,
+) -> None:
+    """Queue a parallel group of runs from a spec file; prints the group's execution id."""
+    try:
+        with open(spec_file) as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+            raise CliError(f"{spec_file}: expected an object with a list under \"runs\"")
+        specs = []
+        for i, item in enumerate(data["runs"]):
+            try:
+                specs.append(RunSpec.from_dict(item))
+            except SpecError as exc:
+                raise CliError(f"{spec_file}: runs[{i}].{exc}") from None
+        unknown = sorted(set(data) - {"runs", "policy", "max_parallel", "name"})
+        if unknown:
+            raise CliError(f"{spec_file}: unknown key {unknown[0]!r}")
+        from integrations.celery import submit_group
+
+        ref = submit_group(specs, data.get("max_parallel"), data.get("policy", "wait_all"), name=data.get("name", ""))
+    except (OSError, ValueError, CliError) as exc:
+        fail(str(exc))
+    typer.echo(ref)
+    if wait:
+        import time
+
+        logger = _logger()
+        while logger.get(ref).status in (Status.PENDING, Status.RUNNING):
+            time.sleep(0.2)
+        view = logger.get(ref)
+        err.print(f"runwright: group {ref} {view.status}" + (f": {view.error_message}" if view.error_message else ""),
+                  markup=False)
+        raise typer.Exit(0 if view.status == Status.SUCCESS else 1)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs at once in this worker.")] = 2,
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues (default: runwright).")] = None,
+    loglevel: Annotated[str, typer.Option()] = "warning",
+) -> None:
+    """Start a Celery worker that runs queued executions (RUNWRIGHT_BROKER_URL, DATABASE_URL)."""
+    from integrations.django import setup
+
+    setup()
+    from integrations.celery.app import QUEUE, get_app
+
+    argv = ["worker", f"--concurrency={concurrency}", f"--queues={queues or QUEUE}", f"--loglevel={loglevel}",
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    get_app().worker_main(argv)
+
+
+@app.command()
+def reap() -> None:
+    """One reaper pass: mark runs of dead workers lost, kill what they left behind."""
+    from integrations.django import setup
+
+    setup()
+    from integrations.celery.reaper import reap_once
+
+    typer.echo(json.dumps(reap_once()))
 
 
 @app.command()

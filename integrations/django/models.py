@@ -36,6 +36,8 @@ class Execution(models.Model):
     result = models.JSONField(default=dict, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     cancel_requested = models.BooleanField(default=False)
+    #: The Celery task that carries this execution, once it is queued.
+    task_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]

@@ -205,3 +205,10 @@ def test_metrics_count_runs(logger: ExecutionLogger) -> None:
     assert REGISTRY.get_sample_value("runwright_runs_finished_total", {"status": "success"}) == before + 1
 
 
+
+
+def test_children_record_their_parent(logger: ExecutionLogger) -> None:
+    # Regression: the field map knew FK names but not their attnames, and dropped parent_id.
+    parent = Execution.objects.create(runner="group")
+    child = logger.create(RunSpec(["true"]), parent=parent.pk)
+    assert Execution.objects.get(pk=child).parent_id == parent.pk
