@@ -52,6 +52,7 @@ class StructuredLogObserver(BaseObserver):
         self._log = structlog.wrap_logger(
             logger or logging.getLogger("runwright.executions"),
             processors=[
+                structlog.stdlib.filter_by_level,  # render nothing for a level that is off
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.JSONRenderer(sort_keys=True),

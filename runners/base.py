@@ -127,7 +127,7 @@ class RunContext:
         """Whether the run must be stopped now, and why; the first reason wins."""
         if self.stop_reason is None:
             if self.cancel.cancelled:
-                self.stop_reason = Status.CANCELLED
+                self.stop_reason = Status.TIMEOUT if self.cancel.timed_out else Status.CANCELLED
                 self.stop_detail = self.cancel.reason or "cancel requested"
             elif self.deadline is not None and time.monotonic() >= self.deadline:
                 self.stop_reason = Status.TIMEOUT

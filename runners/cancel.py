@@ -20,12 +20,16 @@ class CancelToken:
         self._pipe: tuple[int, int] | None = None
         self._callbacks: list[Callable[[], None]] = []
         self.reason: str = ""
+        #: Set when the stop is a deadline someone else enforces (a queue's time limit).
+        self.timed_out = False
 
-    def cancel(self, reason: str = "cancel requested") -> None:
+    def cancel(self, reason: str = "cancel requested", *, timed_out: bool = False) -> None:
+        """Ask the run to stop; ``timed_out`` records it as a timeout, not a cancel."""
         with self._lock:
             if self._event.is_set():
                 return
             self.reason = reason
+            self.timed_out = timed_out
             self._event.set()
             if self._pipe is not None:
                 os.write(self._pipe[1], b"x")

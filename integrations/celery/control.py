@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from integrations.django import setup
@@ -18,25 +19,30 @@ def _logger() -> Any:
 def submit(spec: RunSpec, *, queue: str | None = None, parent: Any = None) -> int:
     """Record a pending execution for ``spec`` and queue it; returns its id."""
     setup()
-    ref = _logger().create(spec, parent=parent)
-    enqueue(ref, spec, queue=queue)
+    task_id = f"runwright-{uuid.uuid4().hex}"
+    ref = _logger().create(spec, parent=parent, task_id=task_id)  # one INSERT, queued from the start
+    _send(ref, spec, task_id, queue, None)
     return int(ref)
 
 
 def enqueue(ref: Any, spec: RunSpec, queue: str | None = None, siblings: dict[str, Any] | None = None) -> bool:
-    """Send the message for a pending execution, once: the task id is claimed first with a
-    conditional update, so two dispatchers racing (a group's finishers) send it once."""
-    from integrations.celery.app import get_app
+    """Send the message for a pending execution not queued yet, once: the task id is
+    claimed with a conditional update, so dispatchers racing (a group's finishers) send it
+    once."""
     from integrations.django.models import Execution
 
-    task_id = f"runwright-{ref}"
+    task_id = f"runwright-{uuid.uuid4().hex}"
     if not Execution.objects.filter(pk=ref, task_id="").update(task_id=task_id):
         return False
-    get_app().send_task(
-        "runwright.run", args=[int(ref), spec.to_dict(redact=False), siblings], task_id=task_id,
-        queue=queue or None,
-    )
+    _send(ref, spec, task_id, queue, siblings)
     return True
+
+
+def _send(ref: Any, spec: RunSpec, task_id: str, queue: str | None, siblings: dict[str, Any] | None) -> None:
+    from integrations.celery.app import get_app
+
+    get_app().send_task("runwright.run", args=[int(ref), spec.to_dict(redact=False), siblings], task_id=task_id,
+                        queue=queue or None)
 
 
 def cancel(execution_id: Any, reason: str = "cancelled by request") -> Status:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from celery import signals
@@ -18,8 +19,8 @@ from runners.status import Status
 
 app = get_app()
 log = logging.getLogger("runwright.celery")
-#: Cancel tokens of the runs this process is executing, for a revoke(terminate=True).
-_running: dict[int, CancelToken] = {}
+#: Cancel tokens of the runs this process is executing, and when each started.
+_running: dict[int, tuple[CancelToken, float]] = {}
 
 
 @app.task(name="runwright.run")
@@ -36,7 +37,7 @@ def run_execution(execution_id: int, spec: dict[str, Any], siblings: dict[str, A
         _advance_parent(execution_id, siblings)
         return str(Status.ERROR)
     cancel = CancelToken()
-    _running[execution_id] = cancel
+    _running[execution_id] = (cancel, time.monotonic())
     try:
         result = logger.run(run_spec, execution_id, cancel=cancel, worker=worker_name())
     finally:
@@ -46,6 +47,8 @@ def run_execution(execution_id: int, spec: dict[str, Any], siblings: dict[str, A
 
 
 def _advance_parent(execution_id: int, siblings: dict[str, Any] | None) -> None:
+    if siblings is None:  # only a group's children carry their siblings
+        return
     from integrations.celery.groups import advance_group
     from integrations.django.models import Execution
 
@@ -55,27 +58,29 @@ def _advance_parent(execution_id: int, siblings: dict[str, Any] | None) -> None:
 
 
 def execution_of(task_id: str | None) -> int | None:
-    if task_id and task_id.startswith("runwright-") and task_id[10:].isdigit():
-        return int(task_id[10:])
-    return None
+    if not (task_id and task_id.startswith("runwright-")):
+        return None
+    from integrations.django.models import Execution
+
+    return Execution.objects.filter(task_id=task_id).values_list("id", flat=True).first()
 
 
-@signals.worker_process_init.connect
-def _child_init(**_: Any) -> None:
-    from django.db import connections
-
-    setup()
-    connections.close_all()  # never share the parent's database connection after fork
+@signals.task_prerun.connect
+def _stop_gracefully_on_sigterm(**_: Any) -> None:
+    """The pool process running a task gets SIGTERM on revoke(terminate=True) and when
+    Celery's hard time limit is reached (then SIGKILL 0.1 s later). Stop the run through its
+    cancel token, so its whole process tree goes and the status says why; should SIGKILL win
+    the race, the reaper marks the run lost. Installed per task, after billiard's handler."""
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        # revoke(terminate=True) signals the pool process running the task: stop the run
-        # through its cancel token (whole process tree, status cancelled) instead of dying
-        # and leaving the tree behind.
-        if _running:
-            for token in list(_running.values()):
-                token.cancel("revoked (terminate)")
-        else:
+        if not _running:
             raise SystemExit(0)
+        limit = app.conf.task_time_limit
+        for token, started in list(_running.values()):
+            if limit and time.monotonic() - started >= limit - 0.5:
+                token.cancel(f"Celery's hard time limit of {limit:g}s was reached", timed_out=True)
+            else:
+                token.cancel("revoked (terminate)")
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
@@ -83,10 +88,10 @@ def _child_init(**_: Any) -> None:
 @signals.task_revoked.connect
 def _on_revoked(request: Any = None, terminated: bool = False, **_: Any) -> None:
     """A revoked task: the execution is cancelled (pending) or asked to stop (running)."""
+    setup()
     ref = execution_of(getattr(request, "id", None))
     if ref is None:
         return
-    setup()
     from integrations.celery.control import cancel
 
     try:

@@ -326,9 +326,9 @@ def worker(
     from integrations.django import setup
 
     setup()
-    from integrations.celery.app import QUEUE, get_app
+    from integrations.celery.app import get_app, queue_name
 
-    argv = ["worker", f"--concurrency={concurrency}", f"--queues={queues or QUEUE}", f"--loglevel={loglevel}",
+    argv = ["worker", f"--concurrency={concurrency}", f"--queues={queues or queue_name()}", f"--loglevel={loglevel}",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
     get_app().worker_main(argv)
 

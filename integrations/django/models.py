@@ -37,7 +37,7 @@ class Execution(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     cancel_requested = models.BooleanField(default=False)
     #: The Celery task that carries this execution, once it is queued.
-    task_id = models.CharField(max_length=64, blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-id"]
