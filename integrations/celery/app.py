@@ -7,6 +7,7 @@ from functools import cache
 
 from celery import Celery
 
+
 def queue_name() -> str:
     return os.environ.get("RUNWRIGHT_QUEUE", "runwright")
 

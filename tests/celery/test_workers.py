@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-
 import time
 from pathlib import Path
 
@@ -159,7 +158,8 @@ def test_wait_all_respects_max_parallel_and_wait_any(redis_env, workers, tmp_pat
     parent = submit_group([RunSpec(["sh", "-c", script]) for _ in range(6)], max_parallel=2, policy="wait_all")
     wait_for([parent], final, timeout=60)
     assert Execution.objects.get(pk=parent).status == "success"
-    events = sorted((float(t), 1 if kind == "start" else -1) for kind, t in (line.split() for line in log.read_text().splitlines()))
+    spans = (line.split() for line in log.read_text().splitlines())
+    events = sorted((float(t), 1 if kind == "start" else -1) for kind, t in spans)
     running = peak = 0
     for _, step in events:
         running += step
