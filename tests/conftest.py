@@ -46,6 +46,15 @@ def pytest_configure(config: pytest.Config) -> None:
         DATABASES={"default": database_settings()},
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        ROOT_URLCONF="integrations.django.urls",
+        MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware",
+                    "django.contrib.auth.middleware.AuthenticationMiddleware",
+                    "django.contrib.messages.middleware.MessageMiddleware"],
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
+                    "OPTIONS": {"context_processors": ["django.template.context_processors.request",
+                                                       "django.contrib.auth.context_processors.auth",
+                                                       "django.contrib.messages.context_processors.messages"]}}],
+        ALLOWED_HOSTS=["testserver"],
     )
     import django
     from django.core.management import call_command

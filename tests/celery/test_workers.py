@@ -216,3 +216,20 @@ def test_embedded_default_needs_no_server(tmp_path) -> None:
         worker.wait(30)
 
 
+
+
+def test_group_from_the_command_line(redis_env, workers, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    workers(redis_env, 2)
+    spec_file = tmp_path / "stage.json"
+    spec_file.write_text(json.dumps({"policy": "wait_all", "max_parallel": 2, "name": "test stage",
+                                     "runs": [{"command": ["true"]}, {"command": ["sh", "-c", "exit 4"]}]}))
+    out = subprocess.run([RUNWRIGHT, "group", str(spec_file), "--wait"], env=redis_env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and "1 failed, 1 success" in out.stderr, out.stderr
+    parent = int(out.stdout.strip())
+    assert Execution.objects.get(pk=parent).command == "test stage"
+    spec_file.write_text(json.dumps({"runs": [{"command": []}]}))
+    bad = subprocess.run([RUNWRIGHT, "group", str(spec_file)], env=redis_env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "runs[0].command: is empty" in bad.stderr
