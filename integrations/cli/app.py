@@ -6,10 +6,11 @@ import json
 import os
 import signal
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runners.cancel import CancelToken
@@ -30,8 +31,8 @@ class CliError(Exception):
     """Bad input: one clear line, no traceback."""
 
 
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]runwright:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]runwright:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -99,6 +100,18 @@ def build_spec(
     )
 
 
+def checked_spec(*args: Any) -> RunSpec:
+    """build_spec, then the runner's own validation; bad input ends the command with one line."""
+    from runners.registry import UnknownRunner, get_runner_class
+
+    try:
+        spec = build_spec(*args)
+        get_runner_class(spec.runner)().validate(spec)
+    except (CliError, SpecError, UnknownRunner) as exc:
+        fail(str(exc))
+    return spec
+
+
 RunnerOpt = Annotated[str, typer.Option("--runner", "-r", help="Runner name (see `runwright runners`).")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", "-t", help="Seconds before the run is stopped.")]
 EnvOpt = Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE, repeatable.")]
@@ -119,27 +132,25 @@ def run(
     cwd: CwdOpt = None, label: LabelOpt = None, shell: ShellOpt = False, option: OptionOpt = None,
 ) -> None:
     """Run a command, stream its output live, record it; exit with its exit code."""
-    from runners.registry import UnknownRunner, get_runner_class
-
-    try:
-        spec = build_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label, option)
-        get_runner_class(spec.runner)().validate(spec)
-    except (CliError, SpecError, UnknownRunner) as exc:
-        fail(str(exc))
+    spec = checked_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label, option)
     logger = _logger()
     cancel = CancelToken()
     signal.signal(signal.SIGINT, lambda *_: cancel.cancel("interrupted (SIGINT)"))
     signal.signal(signal.SIGTERM, lambda *_: cancel.cancel("terminated (SIGTERM)"))
     ref = logger.create(spec)
     result = logger.run(spec, ref, cancel=cancel, tee=ConsoleEcho())
-    code = exit_code_for(result)
+    summarise_and_exit(ref, result)
+
+
+def summarise_and_exit(ref: Any, result: RunResult) -> None:
+    """The one-line summary on stderr, then exit with the code `run` promises."""
     duration = f"{result.duration:.2f}s" if result.duration is not None else "-"
     colour = "green" if result.ok else "red"
     summary = f"runwright: execution {ref} [{colour}]{result.status}[/] in {duration}, exit code {result.exit_code}"
     if result.error and not result.ok:
-        summary += f": {result.error}"
+        summary += f": {escape(result.error)}"
     err.print(summary, markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(exit_code_for(result))
 
 
 @app.command("list")
@@ -232,13 +243,7 @@ def submit(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the log and exit like `run` does.")] = False,
 ) -> None:
     """Queue a run for the workers; prints its execution id."""
-    from runners.registry import UnknownRunner, get_runner_class
-
-    try:
-        spec = build_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label, option)
-        get_runner_class(spec.runner)().validate(spec)
-    except (CliError, SpecError, UnknownRunner) as exc:
-        fail(str(exc))
+    spec = checked_spec(command or [], runner, timeout, env or [], secret or [], cwd, shell, label, option)
     from integrations.celery import submit as submit_run
 
     ref = submit_run(spec, queue=queue)
@@ -259,10 +264,7 @@ def _wait_and_exit(ref: int) -> None:
         cancel_run(ref, "interrupted (SIGINT)")
         for chunk in logger.follow(ref, logger.store.log_end(ref)):
             echo.output(chunk.stream, chunk.data)
-    result = logger.result_of(ref)
-    err.print(f"runwright: execution {ref} {result.status}, exit code {result.exit_code}"
-              + (f": {result.error}" if result.error and not result.ok else ""), markup=False)
-    raise typer.Exit(exit_code_for(result))
+    summarise_and_exit(ref, logger.result_of(ref))
 
 
 @app.command()
