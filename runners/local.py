@@ -153,9 +153,10 @@ class LocalRunner(Runner):
                 kill_at = float("inf")
                 drain_until = drain_until or now + DRAIN_TIMEOUT
             if drain_until is not None and time.monotonic() >= drain_until and open_pipes:
-                killed = _sweep_escaped(ctx.run_id)
-                if killed:
-                    ctx.say(f"killed {killed} process(es) of this run that had left its process group")
+                if not keep_background:  # whoever still holds the pipes left the group: find it
+                    killed = _sweep_escaped(ctx.run_id)
+                    if killed:
+                        ctx.say(f"killed {killed} process(es) of this run that had left its process group")
                 break
         if kill_at is not None:
             # A stop: also catch whatever escaped the group with setsid.

@@ -193,6 +193,20 @@ def test_keep_background_leaves_a_redirected_daemon_running() -> None:
             os.kill(pid, 9)
 
 
+def test_keep_background_does_not_wait_for_or_kill_a_daemon_holding_the_pipes() -> None:
+    # Regression: the drain timeout's sweep killed the daemon keep_background promises to keep.
+    tok = token()
+    t0 = time.monotonic()
+    result = run(RunSpec(["sh", "-c", f"sleep {tok} & echo parent-done"], options={"keep_background": True}))
+    try:
+        assert result.ok and result.stdout_tail == "parent-done\n"
+        assert time.monotonic() - t0 < 2
+        assert len(pids_with(tok)) == 1
+    finally:
+        for pid in pids_with(tok):
+            os.kill(pid, 9)
+
+
 def test_shell_string_needs_shell_true() -> None:
     rec = MemoryRecorder()
     result = run(RunSpec("echo $((1+2)) | tr 3 x", shell=True), rec)
