@@ -100,6 +100,7 @@ class ExecutionRecorder:
             retrying(self.store, self.store.update, self.ref, {"result": {"metadata": jsonable(dict(metadata))}})
 
     def finished(self, result: RunResult) -> None:
+        self.logger._untrack(self)  # no flusher tick or heartbeat races the final write
         output_error: BaseException | None = None
         try:
             try:
@@ -113,9 +114,7 @@ class ExecutionRecorder:
                 output_error = exc
                 note = f"output not fully stored: {type(exc).__name__}"
                 result.error = f"{result.error}; {note}" if result.error else note
-            self.logger._untrack(self)
             result.log_ref = self.store.log_ref(self.ref)
-            result.metadata = {k: v for k, v in result.metadata.items() if not k.startswith("_")}
             values = {
                 "completed_at": result.finished_at or datetime.now(UTC),
                 "return_code": result.exit_code,
@@ -135,7 +134,6 @@ class ExecutionRecorder:
                 raise output_error
         finally:
             self.done = True
-            self.logger._untrack(self)
 
     # -- output ----------------------------------------------------------------------------
     def output(self, stream: Stream, data: bytes) -> None:
