@@ -110,6 +110,15 @@ def recording_overhead(runs: int) -> dict[str, float]:
                          "ExecutionLogger.run into SQLite": lambda: logger.run(spec)}, runs)
 
 
+def cli_overhead(env: dict[str, str]) -> dict[str, float]:
+    bin_dir = os.path.dirname(sys.executable)
+    plain = [sys.executable, "-c", "from runners import RunSpec, run; run(RunSpec(['true']))"]
+    recorded = [os.path.join(bin_dir, "runwright"), "run", "--", "true"]
+    cases = {"python: LocalRunner().run(true)": plain, "runwright run -- true (recorded in SQLite)": recorded}
+    return timed_rounds({k: (lambda c=c: subprocess.run(c, env=env, check=True, capture_output=True))
+                         for k, c in cases.items()}, 10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--case")
@@ -129,6 +138,10 @@ def main() -> None:
     base = per_run["LocalRunner alone"]
     print(f"## Recording overhead: `true`, {args.runs} runs each, interleaved\n")
     print(table(["case", "ms per run", "ratio"], [[k, f"{v * 1000:.2f}", f"{v / base:.2f}x"] for k, v in per_run.items()]))
+    cli = cli_overhead(env)
+    base = cli["python: LocalRunner().run(true)"]
+    print("\nAs commands (a new process each time, Python and Django start-up included), 10 runs each:\n")
+    print(table(["command", "ms per run", "ratio"], [[k, f"{v * 1000:.0f}", f"{v / base:.2f}x"] for k, v in cli.items()]))
 
     import psycopg
 

@@ -61,6 +61,9 @@ class DjangoStore(Store):
             return None
         return self._status(ref)
 
+    def status(self, ref: Any) -> Status:
+        return self._status(ref)
+
     def _status(self, ref: Any) -> Status:
         current = self._manager.filter(pk=ref).values_list(self.fields.status, flat=True).first()
         if current is None:

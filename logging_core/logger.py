@@ -137,7 +137,7 @@ class ExecutionLogger:
     def follow(self, ref: Any, offset: int = 0, poll: float = 0.1) -> Iterator[Chunk]:
         """Yield chunks as they are stored until the execution is final and all is read."""
         while True:
-            final = self.store.get(ref).status not in (Status.PENDING, Status.RUNNING)
+            final = self.store.status(ref) not in (Status.PENDING, Status.RUNNING)
             chunks = self.store.read_log(ref, offset)
             for chunk in chunks:
                 yield chunk

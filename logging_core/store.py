@@ -101,6 +101,10 @@ class Store(ABC):
     def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> list[ExecutionView]:
         ...
 
+    def status(self, ref: Any) -> Status:
+        """Just the status (a follower asks for it at every poll)."""
+        return self.get(ref).status
+
     def cancel_requested(self, ref: Any) -> bool:
         """Whether someone asked, through the store, for this execution to stop."""
         return self.get(ref).cancel_requested
