@@ -114,9 +114,13 @@ class LocalRunner(Runner):
         drain_until: float | None = None
         kill_at: float | None = None  # set once a stop has sent SIGTERM
         while open_pipes or not exited:
-            now = time.monotonic()
-            waits = [t - now for t in (ctx.deadline if kill_at is None else None, kill_at, drain_until) if t]
-            timeout = max(0.0, min(waits)) if waits else None
+            # The hot path (no deadline, nothing stopping) reads no clock and checks nothing.
+            timed = ctx.deadline is not None or kill_at is not None or drain_until is not None
+            timeout = None
+            if timed:
+                now = time.monotonic()
+                waits = [t - now for t in (ctx.deadline if kill_at is None else None, kill_at, drain_until) if t]
+                timeout = max(0.0, min(waits)) if waits else None
             for key, _ in sel.select(timeout):
                 what = key.data
                 if what == "stdout" or what == "stderr":
@@ -141,6 +145,9 @@ class LocalRunner(Runner):
                         proc.stdin.close()  # type: ignore[union-attr]
                 elif what == "cancel":
                     sel.unregister(key.fd)
+                    timed = True
+            if not timed:
+                continue
             now = time.monotonic()
             if kill_at is None and ctx.check_stop() is not None:
                 _killpg(proc.pid, signal.SIGTERM)
@@ -211,7 +218,7 @@ class LocalRunner(Runner):
 def _drain(ctx: RunContext, fd: int, stream: Stream, read_size: int) -> bool:
     """Read what a ready pipe holds, a bounded number of reads per wake-up so the loop
     still sees the deadline and the other pipe. False at end of file."""
-    read, emit = os.read, ctx.emit
+    read, emit = os.read, ctx.emit_fast()
     for _ in range(MAX_READS_PER_WAKEUP):
         try:
             data = read(fd, read_size)
