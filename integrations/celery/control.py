@@ -20,8 +20,21 @@ def submit(spec: RunSpec, *, queue: str | None = None, parent: Any = None) -> in
     """Record a pending execution for ``spec`` and queue it; returns its id."""
     setup()
     task_id = f"runwright-{uuid.uuid4().hex}"
-    ref = _logger().create(spec, parent=parent, task_id=task_id)  # one INSERT, queued from the start
-    _send(ref, spec, task_id, queue, None)
+    logger = _logger()
+    ref = logger.create(spec, parent=parent, task_id=task_id)  # one INSERT, queued from the start
+    try:
+        _send(ref, spec, task_id, queue, None)
+    except Exception as exc:
+        # Never leave a row pending that no message will ever run: record why, then raise.
+        from urllib.parse import urlsplit
+
+        from integrations.celery.app import broker_url
+        from runners.secrets import Redactor
+
+        password = urlsplit(broker_url()).password
+        message = Redactor([password] if password else []).text(f"could not be queued: {type(exc).__name__}: {exc}")
+        logger._move(logger.store, ref, Status.ERROR, {"error_message": message}, "submit")
+        raise
     return int(ref)
 
 

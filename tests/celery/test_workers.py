@@ -233,3 +233,12 @@ def test_group_from_the_command_line(redis_env, workers, tmp_path) -> None:  # t
     spec_file.write_text(json.dumps({"runs": [{"command": []}]}))
     bad = subprocess.run([RUNWRIGHT, "group", str(spec_file)], env=redis_env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "runs[0].command: is empty" in bad.stderr
+
+
+def test_submit_with_the_broker_down_records_an_error_and_raises(use_broker) -> None:  # type: ignore[no-untyped-def]
+    use_broker("redis://:s3cret-broker-pw@127.0.0.1:1/0")  # nothing listens on port 1
+    with pytest.raises(Exception) as info:
+        submit(RunSpec(["true"]))
+    row = Execution.objects.order_by("-id").first()
+    assert row.status == "error" and row.error_message.startswith("could not be queued:")
+    assert "s3cret-broker-pw" not in row.error_message and "s3cret-broker-pw" not in str(info.value)
