@@ -38,19 +38,18 @@ def submit_group(
     if max_parallel < 1:
         raise SpecError("max_parallel", "must be at least 1")
     setup()
+    from django.utils import timezone
+
     from integrations.celery.control import _logger
     from integrations.django.models import Execution
-    from logging_core.recorder import retrying
 
     logger = _logger()
     parent = Execution.objects.create(
         runner="group", status=Status.RUNNING.value, command=name or f"group of {len(specs)} ({policy})",
         spec={"group": {"policy": policy, "max_parallel": max_parallel, "size": len(specs), "queue": queue}},
+        started_at=timezone.now(),
     )
-    from django.utils import timezone
-
-    Execution.objects.filter(pk=parent.pk).update(started_at=timezone.now())
-    ids = [retrying(logger.store, logger.create, spec, parent.pk) for spec in specs]
+    ids = [logger.create(spec, parent.pk) for spec in specs]
     advance_group(parent.pk, {str(i): spec.to_dict(redact=False) for i, spec in zip(ids, specs, strict=True)})
     return int(parent.pk)
 
@@ -93,8 +92,17 @@ def advance_group(parent_id: Any, specs: dict[str, dict[str, Any]] | None = None
     else:
         busy = sum(1 for c in children if c["status"] == Status.RUNNING or (c["status"] == Status.PENDING and c["task_id"]))
         waiting = [c for c in children if c["status"] == Status.PENDING and not c["task_id"]]
-        for child in waiting[: max(0, max_parallel - busy)] if specs else []:
-            enqueue(child["id"], RunSpec.from_dict(specs[str(child["id"])]), queue=group.get("queue"), siblings=specs)
+        if specs:
+            for child in waiting[: max(0, max_parallel - busy)]:
+                enqueue(child["id"], RunSpec.from_dict(specs[str(child["id"])]), queue=group.get("queue"),
+                        siblings=specs)
+        elif waiting and not busy:
+            # Only messages carry the specs, and no child is left to bring them (the last
+            # one was lost with its worker): the rest cannot be queued. Say so, do not stall.
+            for child in waiting:
+                logger._move(logger.store, child["id"], Status.ERROR, {
+                    "error_message": "not queued: the group's other runs were lost with their worker, "
+                                     "and the unmasked spec travels only in their messages"}, "group")
 
     children = list(Execution.objects.filter(parent_id=parent_id).values("status"))
     if children and all(c["status"] in TERMINAL for c in children):

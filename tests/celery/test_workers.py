@@ -242,3 +242,22 @@ def test_submit_with_the_broker_down_records_an_error_and_raises(use_broker) -> 
     row = Execution.objects.order_by("-id").first()
     assert row.status == "error" and row.error_message.startswith("could not be queued:")
     assert "s3cret-broker-pw" not in row.error_message and "s3cret-broker-pw" not in str(info.value)
+
+
+def test_a_group_whose_running_child_is_lost_ends_instead_of_stalling(redis_env, workers) -> None:  # type: ignore[no-untyped-def]
+    tok = token()
+    doomed = workers(redis_env, 1)
+    parent = submit_group([RunSpec(["sleep", tok]), RunSpec(["echo", "second"])], max_parallel=1, policy="wait_all")
+    first = Execution.objects.filter(parent_id=parent).order_by("id").first()
+    wait_for([first.pk], lambda s: s == "running", timeout=30)
+    doomed.kill()
+    workers(redis_env, 1)
+    wait_for([parent], final, timeout=30)
+    children = list(Execution.objects.filter(parent_id=parent).order_by("id").values_list("status", "error_message"))
+    assert [s for s, _ in children] == ["lost", "error"]
+    assert "not queued" in children[1][1]
+    assert Execution.objects.get(pk=parent).status == "failed"
+    deadline = time.monotonic() + 10
+    while pids_with(tok) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids_with(tok) == []
