@@ -159,6 +159,12 @@ class ExecutionLogger:
             started_at=view.started_at, finished_at=view.finished_at, log_ref=self.store.log_ref(ref),
         )
 
+    def transition(self, ref: Any, target: Status, values: Mapping[str, Any] | None = None, source: str = "api") -> bool:
+        """Move an execution of this logger's store to ``target`` if the status model allows it
+        (one conditional update); a refused change is logged and noted in the run's log.
+        Returns whether it was applied."""
+        return self._move(self.store, ref, target, values or {}, source)
+
     # == the API existing platforms call ======================================================
     def start_execution(self, execution: Any, log_message: str | None = None) -> bool:
         return self._legacy_move(execution, Status.RUNNING, {"started_at": _now()}, log_message)

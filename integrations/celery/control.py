@@ -33,7 +33,7 @@ def submit(spec: RunSpec, *, queue: str | None = None, parent: Any = None) -> in
 
         password = urlsplit(broker_url()).password
         message = Redactor([password] if password else []).text(f"could not be queued: {type(exc).__name__}: {exc}")
-        logger._move(logger.store, ref, Status.ERROR, {"error_message": message}, "submit")
+        logger.transition(ref, Status.ERROR, {"error_message": message}, "submit")
         raise
     return int(ref)
 

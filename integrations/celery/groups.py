@@ -100,7 +100,7 @@ def advance_group(parent_id: Any, specs: dict[str, dict[str, Any]] | None = None
             # Only messages carry the specs, and no child is left to bring them (the last
             # one was lost with its worker): the rest cannot be queued. Say so, do not stall.
             for child in waiting:
-                logger._move(logger.store, child["id"], Status.ERROR, {
+                logger.transition(child["id"], Status.ERROR, {
                     "error_message": "not queued: the group's other runs were lost with their worker, "
                                      "and the unmasked spec travels only in their messages"}, "group")
 
@@ -116,7 +116,7 @@ def advance_group(parent_id: Any, specs: dict[str, dict[str, Any]] | None = None
         summary = ", ".join(f"{n} {s}" for s, n in sorted(_count(statuses).items()))
         from django.utils import timezone
 
-        logger._move(logger.store, parent_id, final, {"completed_at": timezone.now(),
+        logger.transition(parent_id, final, {"completed_at": timezone.now(),
                                                       "error_message": "" if final == Status.SUCCESS else summary}, "group")
         return final
     return Status.RUNNING

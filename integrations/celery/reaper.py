@@ -51,7 +51,7 @@ def reap_once(lease: float | None = None) -> dict[str, list[Any]]:
             reasons.setdefault(row["id"], f"worker {row['worker']} is gone (process {pid} no longer exists)")
     lost = []
     for ref, why in reasons.items():
-        if logger._move(logger.store, ref, Status.LOST, {"completed_at": now, "error_message": f"lost: {why}"}, "reaper"):
+        if logger.transition(ref, Status.LOST, {"completed_at": now, "error_message": f"lost: {why}"}, "reaper"):
             lost.append(ref)
             parent = Execution.objects.filter(pk=ref).values_list("parent_id", flat=True).first()
             if parent:

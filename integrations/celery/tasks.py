@@ -33,7 +33,7 @@ def run_execution(execution_id: int, spec: dict[str, Any], siblings: dict[str, A
     try:
         run_spec = RunSpec.from_dict(spec)
     except SpecError as exc:
-        logger._move(logger.store, execution_id, Status.ERROR, {"error_message": f"invalid spec: {exc}"}, "worker")
+        logger.transition(execution_id, Status.ERROR, {"error_message": f"invalid spec: {exc}"}, "worker")
         _advance_parent(execution_id, siblings)
         return str(Status.ERROR)
     cancel = CancelToken()
