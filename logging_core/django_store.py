@@ -43,6 +43,16 @@ class DjangoStore(Store):
         self._manager = self.model._default_manager
 
     @property
+    def key(self) -> str:
+        import hashlib
+
+        from django.db import connection
+
+        cfg = connection.settings_dict
+        where = f"{connection.vendor}|{cfg.get('HOST')}|{cfg.get('PORT')}|{cfg.get('NAME')}|{self.model._meta.db_table}"
+        return hashlib.sha1(where.encode()).hexdigest()[:12]
+
+    @property
     def is_own(self) -> bool:
         return self.chunk_model is not None
 

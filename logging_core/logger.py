@@ -118,7 +118,8 @@ class ExecutionLogger:
             return result
         reporter: RunReporter = rec if tee is None else _Tee(rec, tee)
         try:
-            return runner.run(spec, reporter, cancel, run_id=uuid.uuid4().hex, execution_id=str(ref))
+            tag = f"{self.store.key}:{ref}"  # on the run's processes and containers, for the reaper
+            return runner.run(spec, reporter, cancel, run_id=uuid.uuid4().hex, execution_id=tag)
         finally:
             self._untrack(rec)
 

@@ -109,6 +109,13 @@ class Store(ABC):
         """Whether someone asked, through the store, for this execution to stop."""
         return self.get(ref).cancel_requested
 
+    @property
+    def key(self) -> str:
+        """Which store this is, short and stable across processes. It is put with the
+        execution id on everything a run starts (``<key>:<id>``), so a reaper only ever
+        touches processes and containers of its own store, never another deployment's."""
+        return f"mem{id(self):x}"
+
     def log_ref(self, ref: Any) -> str:
         return f"runwright:execution/{ref}"
 
@@ -117,6 +124,12 @@ class NotFound(LookupError):
     def __init__(self, ref: Any) -> None:
         super().__init__(f"no execution with id {ref!r}")
         self.ref = ref
+
+
+def split_execution_tag(tag: str) -> tuple[str, str]:
+    """``"<store key>:<id>"`` -> (key, id); ("", tag) for a tag without a key."""
+    key, sep, ref = tag.rpartition(":")
+    return (key, ref) if sep else ("", tag)
 
 
 def cut(chunks: list[Chunk], offset: int) -> list[Chunk]:

@@ -21,6 +21,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from integrations.celery.worker_logger import worker_logger
+from logging_core.store import split_execution_tag
 from runners.local import EXECUTION_ID_ENV
 from runners.status import Status
 
@@ -33,7 +35,6 @@ def reap_once(lease: float | None = None) -> dict[str, list[Any]]:
 
     from integrations.celery.app import lease_seconds
     from integrations.celery.groups import advance_group
-    from integrations.celery.worker_logger import worker_logger
     from integrations.django.models import Execution
 
     logger = worker_logger()
@@ -60,10 +61,12 @@ def reap_once(lease: float | None = None) -> dict[str, list[Any]]:
 
 
 def kill_orphans() -> list[int]:
-    """Kill processes on this host whose execution is no longer running; returns their pids."""
+    """Kill processes on this host whose execution (in this worker's database) is no longer
+    running; returns their pids."""
     from integrations.django.models import Execution
 
     marker = f"{EXECUTION_ID_ENV}=".encode()
+    own_key = worker_logger().store.key
     found: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -76,9 +79,9 @@ def kill_orphans() -> list[int]:
         start = env.find(marker)
         if start < 0 or (start > 0 and env[start - 1] != 0):
             continue
-        value = env[start + len(marker):].split(b"\0", 1)[0]
-        if value.isdigit():
-            found.setdefault(int(value), []).append(int(entry))
+        key, ref = split_execution_tag(env[start + len(marker):].split(b"\0", 1)[0].decode(errors="replace"))
+        if key == own_key and ref.isdigit():  # another deployment's processes are not ours to judge
+            found.setdefault(int(ref), []).append(int(entry))
     if not found:
         return []
     active = set(Execution.objects.filter(pk__in=found, status=Status.RUNNING.value).values_list("id", flat=True))
@@ -101,8 +104,13 @@ def _sweep_containers() -> list[str]:
         from integrations.django.models import Execution
         from runners.docker_engine import sweep_containers
 
+        own_key = worker_logger().store.key
+
         def active(owner: str) -> bool:
-            return not owner.isdigit() or Execution.objects.filter(pk=int(owner), status__in=("pending", "running")).exists()
+            key, ref = split_execution_tag(owner)
+            if key != own_key or not ref.isdigit():
+                return True  # not ours: leave it
+            return Execution.objects.filter(pk=int(ref), status__in=("pending", "running")).exists()
 
         return sweep_containers(active)
     except Exception as exc:  # no engine here is not the reaper's problem

@@ -65,7 +65,8 @@ def test_env_workdir_user_and_labels(busybox, docker_client) -> None:  # type: i
     result = logger.run(spec)
     watcher.join()
     assert result.ok and result.stdout_tail == "hi from /tmp as 65534\n"
-    assert seen[LABEL_EXECUTION] == "1" and seen[LABEL_MANAGED] == "true" and seen["runwright.label.team"] == "infra"
+    assert seen[LABEL_EXECUTION] == f"{logger.store.key}:1", "the store's key and the execution id"
+    assert seen[LABEL_MANAGED] == "true" and seen["runwright.label.team"] == "infra"
 
 
 def test_networks_and_published_ports(busybox, docker_client) -> None:  # type: ignore[no-untyped-def]
