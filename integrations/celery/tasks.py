@@ -66,11 +66,12 @@ def execution_of(task_id: str | None) -> int | None:
 
 
 @signals.task_prerun.connect
-def _stop_gracefully_on_sigterm(**_: Any) -> None:
+def _stop_gracefully_on_signals(**_: Any) -> None:
     """The pool process running a task gets SIGTERM on revoke(terminate=True) and when
-    Celery's hard time limit is reached (then SIGKILL 0.1 s later). Stop the run through its
-    cancel token, so its whole process tree goes and the status says why; should SIGKILL win
-    the race, the reaper marks the run lost. Installed per task, after billiard's handler."""
+    Celery's hard time limit is reached (then SIGKILL 0.1 s later), SIGUSR1 at the soft limit.
+    Stop the run through its cancel token, so its whole process tree goes and the status says
+    why; should SIGKILL win the race, the reaper marks the run lost. Installed per task, after
+    billiard's own handlers."""
 
     def on_sigterm(signum: int, frame: Any) -> None:
         if not _running:
@@ -82,7 +83,14 @@ def _stop_gracefully_on_sigterm(**_: Any) -> None:
             else:
                 token.cancel("revoked (terminate)")
 
+    def on_soft_limit(signum: int, frame: Any) -> None:
+        # Celery's soft time limit (SIGUSR1) would raise inside the run; stop it instead.
+        limit = app.conf.task_soft_time_limit
+        for token, _ in list(_running.values()):
+            token.cancel(f"Celery's soft time limit of {limit:g}s was reached", timed_out=True)
+
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGUSR1, on_soft_limit)
 
 
 @signals.task_revoked.connect

@@ -262,3 +262,13 @@ def test_a_group_whose_running_child_is_lost_ends_instead_of_stalling(redis_env,
     while pids_with(tok) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pids_with(tok) == []
+
+
+def test_celery_soft_time_limit_stops_the_run_as_a_timeout(redis_env, workers) -> None:  # type: ignore[no-untyped-def]
+    tok = token()
+    workers(dict(redis_env, RUNWRIGHT_TASK_SOFT_TIME_LIMIT="1"), 1)
+    ref = submit(RunSpec(["sleep", tok], grace_period=1))
+    wait_for([ref], final, timeout=30)
+    row = Execution.objects.get(pk=ref)
+    assert row.status == "timeout" and row.error_message.startswith("Celery's soft time limit of 1s was reached")
+    assert pids_with(tok) == []
