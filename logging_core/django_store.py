@@ -134,16 +134,13 @@ class DjangoStore(Store):
 
     def read_log(self, ref: Any, offset: int = 0, limit: int | None = None) -> list[Chunk]:
         if self.chunk_model is not None:
-            rows = (
-                self.chunk_model.objects.filter(execution_id=ref)
-                .filter(offset__gt=offset - MAX_CHUNK)
-                .order_by("offset")
-                .values_list("offset", "stream", "data")
-            )
-            if limit:
-                rows = rows[: limit + 1]
-            chunks = [Chunk(o, CODE_STREAMS[s], bytes(d)) for o, s, d in rows]
-            chunks = cut(chunks, offset)
+            rows = self.chunk_model.objects.filter(execution_id=ref).values_list("offset", "stream", "data")
+            # The chunk that may hold byte ``offset`` (it starts at most MAX_CHUNK before it),
+            # then the chunks from ``offset`` on.
+            head = list(rows.filter(offset__lt=offset, offset__gt=offset - MAX_CHUNK).order_by("-offset")[:1])
+            rest = rows.filter(offset__gte=offset).order_by("offset")
+            chunks = cut([Chunk(o, CODE_STREAMS[s], bytes(d)) for o, s, d in [*head, *(rest[:limit] if limit else rest)]],
+                         offset)
             return chunks[:limit] if limit else chunks
         columns = [c for c in dict.fromkeys([self.fields.stdout, self.fields.stderr, self.fields.logs]) if c]
         row = self._manager.filter(pk=ref).values(*columns).first()

@@ -29,6 +29,8 @@ from runners.status import Status
 log = logging.getLogger("runwright.logger")
 
 DEFAULT_MAX_STORED_BYTES = 64 * 1024 * 1024
+#: Chunks per read when a log is read through (each is at most 1 MiB, usually far less).
+PAGE_CHUNKS = 32
 
 
 class ExecutionLogger:
@@ -135,11 +137,17 @@ class ExecutionLogger:
         what it has, so a reconnect neither loses nor repeats anything."""
         return self.store.read_log(ref, offset, limit)
 
+    def iter_log(self, ref: Any, offset: int = 0) -> Iterator[Chunk]:
+        """What is stored from ``offset`` on, read a page at a time (memory stays small)."""
+        while chunks := self.store.read_log(ref, offset, PAGE_CHUNKS):
+            yield from chunks
+            offset = chunks[-1].offset + len(chunks[-1].data)
+
     def follow(self, ref: Any, offset: int = 0, poll: float = 0.1) -> Iterator[Chunk]:
         """Yield chunks as they are stored until the execution is final and all is read."""
         while True:
             final = self.store.status(ref) not in (Status.PENDING, Status.RUNNING)
-            chunks = self.store.read_log(ref, offset)
+            chunks = self.store.read_log(ref, offset, PAGE_CHUNKS)
             for chunk in chunks:
                 yield chunk
                 offset = chunk.offset + len(chunk.data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from typing import Annotated, Any, NoReturn
@@ -225,7 +224,7 @@ def logs(
     """Print an execution's log (stdout to stdout, stderr and runwright's lines to stderr)."""
     logger = _logger()
     view = _existing(logger, execution_id)
-    chunks = logger.follow(view.id, offset) if follow else logger.read_log(view.id, offset)
+    chunks = logger.follow(view.id, offset) if follow else logger.iter_log(view.id, offset)
     echo = ConsoleEcho()
     try:
         for chunk in chunks:
@@ -356,12 +355,7 @@ def runners() -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "false")
-    try:
-        app()
-    except CliError as exc:
-        err.print(f"runwright: {exc}", markup=False)
-        sys.exit(2)
+    app()
 
 
 if __name__ == "__main__":

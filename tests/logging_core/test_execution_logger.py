@@ -212,3 +212,14 @@ def test_children_record_their_parent(logger: ExecutionLogger) -> None:
     parent = Execution.objects.create(runner="group")
     child = logger.create(RunSpec(["true"]), parent=parent.pk)
     assert Execution.objects.get(pk=child).parent_id == parent.pk
+
+
+def test_reading_a_long_log_goes_page_by_page(logger: ExecutionLogger) -> None:
+    small = ExecutionLogger(flush_bytes=1, structured_log=False, metrics=False)  # a row per chunk read
+    script = "import time\nfor i in range(1, 121):\n    print(f'line-{i}', flush=True); time.sleep(0.003)"
+    result = small.run(RunSpec([sys.executable, "-c", script]))
+    ref = int(result.log_ref.rsplit("/", 1)[1])
+    assert LogChunk.objects.filter(execution_id=ref).count() > 64, "enough chunks for several pages"
+    text = b"".join(c.data for c in small.iter_log(ref)).decode()
+    assert text.splitlines() == [f"line-{i}" for i in range(1, 121)]
+    assert b"".join(c.data for c in small.follow(ref, 100)).decode() == text[100:]
