@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from integrations.django import setup
 from runners.spec import RunSpec
 from runners.status import Status
+
+log = logging.getLogger("runwright.celery")
 
 
 def _logger() -> Any:
@@ -93,5 +96,5 @@ def _revoke(task_id: str) -> None:
     if not broker_url().startswith(("sqla+", "sqlalchemy+")):
         try:
             get_app().control.revoke(task_id)
-        except Exception:  # the database already says cancelled; the claim will refuse the run
-            pass
+        except Exception as exc:  # the database already says cancelled; the claim will refuse the run
+            log.warning("could not revoke %s (harmless, the claim refuses it): %s", task_id, exc)

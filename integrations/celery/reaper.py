@@ -23,6 +23,7 @@ from typing import Any
 
 from integrations.celery.worker_logger import worker_logger
 from logging_core.store import split_execution_tag
+from runners.base import RunnerError
 from runners.local import EXECUTION_ID_ENV
 from runners.status import Status
 
@@ -113,8 +114,11 @@ def _sweep_containers() -> list[str]:
             return Execution.objects.filter(pk=int(ref), status__in=("pending", "running")).exists()
 
         return sweep_containers(active)
-    except Exception as exc:  # no engine here is not the reaper's problem
+    except RunnerError as exc:  # no reachable engine here is not the reaper's problem
         log.debug("container sweep skipped: %s", exc)
+        return []
+    except Exception:
+        log.exception("container sweep failed")
         return []
 
 
