@@ -232,7 +232,7 @@ class ExecutionLogger:
             self._append(store, ref, "system", data)
         else:
             retrying(store, store.replace_output, ref, "system", self.redactor.data(data))
-        self._refresh(execution, store)
+        self._refresh(execution)
 
     def log_execution_info(self, execution: Any, message: str, level: str = "info") -> None:
         store, ref = self._target(execution)
@@ -240,7 +240,7 @@ class ExecutionLogger:
         levelno = logging.getLevelName(level.upper())
         log.log(levelno if isinstance(levelno, int) else logging.INFO, "execution %s: %s", ref, message)
         self._append(store, ref, "system", f"[{level.upper()}] {message}\n".encode())
-        self._refresh(execution, store)
+        self._refresh(execution)
 
     @contextlib.contextmanager
     def track(self, execution: Any, log_message: str | None = None) -> Iterator[Any]:
@@ -253,7 +253,7 @@ class ExecutionLogger:
             self.fail_execution(execution, f"{type(exc).__name__}: {exc}")
             raise
         store, ref = self._target(execution)
-        if store.get(ref).status == Status.RUNNING:
+        if store.status(ref) == Status.RUNNING:
             self.complete_execution(execution, status=Status.SUCCESS)
 
     # == internals ===========================================================================
@@ -295,10 +295,10 @@ class ExecutionLogger:
         store, ref = self._target(execution)
         if log_message:
             self._append(store, ref, "system", f"{self.redactor.text(log_message)}\n")
-        if implicit_start and store.get(ref).status == Status.PENDING:
+        if implicit_start and store.status(ref) == Status.PENDING:
             self._move(store, ref, Status.RUNNING, {"started_at": values.get("completed_at") or _now()}, "api")
         applied = self._move(store, ref, target, values, source="api")
-        self._refresh(execution, store)
+        self._refresh(execution)
         return applied
 
     def _move(self, store: Store, ref: Any, target: Status, values: Mapping[str, Any], source: str) -> bool:
@@ -314,7 +314,7 @@ class ExecutionLogger:
                 f"[runwright] refused status change to {target}: the execution is already {refused}\n").encode())])
         return False
 
-    def _refresh(self, execution: Any, store: Store) -> None:
+    def _refresh(self, execution: Any) -> None:
         """Bring the caller's model instance up to date with what was written."""
         if hasattr(execution, "refresh_from_db"):
             execution.refresh_from_db()
