@@ -1,25 +1,38 @@
 """The runner contract: what to run (RunSpec), how it ended (RunResult), the status model,
-the Runner base class, the event interface runners report to, and the registry."""
+the Runner base class and its hooks, the event interface runners report to, and the registry."""
 
-from runners.base import Exit, RunContext, Runner, RunnerError
-from runners.cancel import CancelToken
-from runners.events import MemoryRecorder, NullReporter, RunReporter
-from runners.exitcodes import describe_exit, explain_exit_code
-from runners.registry import UnknownRunner, available_runners, get_runner, get_runner_class
-from runners.result import RunResult
-from runners.spec import RunSpec, SpecError
-from runners.status import ACTIVE, TERMINAL, IllegalTransition, Status, can_transition
+from runwright.runners.base import Exit, Runner, RunnerError
+from runwright.runners.cancel import CancelToken
+from runwright.runners.conformance import RunnerContractError, RunnerLoadError, contract_problems
+from runwright.runners.context import RunContext
+from runwright.runners.events import STREAMS, MemoryRecorder, NullReporter, RunReporter, Stream
+from runwright.runners.exitcodes import describe_exit, explain_exit_code
+from runwright.runners.hooks import Liveness, OnWorkerLost, Stop
+from runwright.runners.options import Option, worker_lost_option
+from runwright.runners.registry import (
+    RunnerConflict,
+    UnknownRunner,
+    available_runners,
+    get_runner,
+    get_runner_class,
+    runner_classes,
+)
+from runwright.runners.result import RunResult
+from runwright.runners.spec import RunSpec, SpecError
+from runwright.runners.status import ACTIVE, TERMINAL, Status, can_transition
 
 __all__ = [
-    "ACTIVE", "TERMINAL", "CancelToken", "Exit", "IllegalTransition", "MemoryRecorder",
-    "NullReporter", "RunContext", "RunReporter", "RunResult", "RunSpec", "Runner", "RunnerError",
-    "SpecError", "Status", "UnknownRunner", "available_runners", "can_transition", "describe_exit",
-    "explain_exit_code", "get_runner", "get_runner_class", "run",
+    "ACTIVE", "STREAMS", "TERMINAL", "CancelToken", "Exit", "Liveness", "MemoryRecorder",
+    "NullReporter", "OnWorkerLost", "Option", "RunContext", "RunReporter", "RunResult", "RunSpec", "Runner",
+    "RunnerConflict", "RunnerContractError", "RunnerError", "RunnerLoadError", "SpecError", "Status", "Stop", "Stream",
+    "UnknownRunner", "available_runners", "can_transition", "contract_problems", "describe_exit",
+    "explain_exit_code", "get_runner", "get_runner_class", "run", "runner_classes", "worker_lost_option",
 ]
 
 
 def run(
     spec: RunSpec, reporter: RunReporter | None = None, cancel: CancelToken | None = None
 ) -> RunResult:
-    """Run ``spec`` with the runner it names. The shortest way to run something."""
+    """Run ``spec`` with the runner it names. The shortest way to run something.
+    Raises UnknownRunner for a runner that is not installed."""
     return get_runner(spec.runner).run(spec, reporter, cancel)

@@ -15,21 +15,33 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
-from runners.base import Exit, RunContext, Runner, RunnerError
-from runners.docker_engine import api_error, connect
-from runners.spec import RunSpec, SpecError
+from runwright.runners.base import Exit, RunContext, Runner, RunnerError
+from runwright.runners.docker_engine import Interrupter, api_error, check_registry_auth, connect
+from runwright.runners.hooks import Stop
+from runwright.runners.options import Option
+from runwright.runners.spec import RunSpec, SpecError
 
 ARITY = {"build": 2, "pull": 2, "push": 2, "tag": 3}
 
 
 class DockerImageRunner(Runner):
+    """Build, pull, push and tag images through the Docker engine."""
+
     name = "docker-image"
-    option_types: ClassVar = {
-        "tags": list, "dockerfile": str, "buildargs": dict, "nocache": bool, "pull": bool, "target": str,
-        "auth": dict, "docker_host": str,
-    }
+    #: Deleting what the run made may wait on the engine, the cluster or the server.
+    cleanup_seconds = 30.0
+    options = (
+        Option("tags", list, help="Tags for a build's image (the first names it; at least one for a build)."),
+        Option("dockerfile", str, help="Dockerfile path inside the build context."),
+        Option("buildargs", dict, default={}, help="Build arguments; those under secret-looking names are masked."),
+        Option("nocache", bool, default=False, help="Build without the layer cache."),
+        Option("pull", bool, default=False, help="Pull newer base images during a build."),
+        Option("target", str, help="Build stage to stop at."),
+        Option("auth", dict, help="Registry credentials for pull and push: {username, password}; the password is masked."),
+        Option("docker_host", str, help="Engine URL (default: DOCKER_HOST or the local socket)."),
+    )
 
     def validate(self, spec: RunSpec) -> None:
         super().validate(spec)
@@ -45,12 +57,11 @@ class DockerImageRunner(Runner):
         for key, value in spec.options.get("buildargs", {}).items():
             if not isinstance(value, str):
                 raise SpecError(f"options.buildargs[{key!r}]", f"must be a string, got {type(value).__name__}")
-        auth = spec.options.get("auth")
-        if auth is not None and not {"username", "password"} <= set(auth):
-            raise SpecError("options.auth", "needs username and password")
+        check_registry_auth(spec.options)
 
     def prepare(self, ctx: RunContext) -> None:
-        ctx.state["client"] = connect(ctx.spec.options.get("docker_host"))
+        client = ctx.state["client"] = connect(ctx.options["docker_host"])
+        ctx.state["interrupter"] = Interrupter(client)
         if ctx.spec.argv[0] == "build" and not os.path.isdir(ctx.spec.argv[1]):
             raise RunnerError(f"build context {ctx.spec.argv[1]!r} is not a directory")
 
@@ -125,12 +136,15 @@ class DockerImageRunner(Runner):
             metadata.update(image_id=image_id, tags=tags)
         return Exit(exit_code=0, metadata=metadata)
 
-    def terminate(self, ctx: RunContext, grace: float) -> str:
-        # Closing the connection makes the engine abandon a build, pull or push.
-        client = ctx.state.get("client")
-        if client is not None:
-            client.close()
-        return "closed the connection to the engine, which abandons the operation"
+    def terminate(self, ctx: RunContext, grace: float) -> Stop:
+        # Shutting the connection down makes the engine abandon a build, pull or push.
+        interrupter = ctx.state.get("interrupter")
+        if interrupter is None:
+            return Stop(True, "nothing was asked of the engine yet")
+        if not interrupter.interrupt():
+            return Stop(False, "no connection to the engine could be closed (its transport is not tracked): "
+                               "the operation may go on in the engine")
+        return Stop(True, "closed the connection to the engine, which abandons the operation")
 
     def cleanup(self, ctx: RunContext) -> None:
         client = ctx.state.get("client")

@@ -18,11 +18,38 @@ _EXPLAINED: dict[int, str] = {
 }
 
 
+#: A shell reports work ended by signal N as exit code 128 + N (SIGTERM: 143).
+SHELL_SIGNAL_BASE = 128
+#: Signal numbers run 1-64 on Linux (real-time signals included).
+_MAX_SIGNAL = 64
+
+
 def signal_name(signum: int) -> str:
+    """``"SIGTERM"`` for 15; ``"signal 99"`` for a number that names no signal here."""
     try:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+def signal_number(name: str) -> int | None:
+    """15 for ``"SIGTERM"``; None for a name that is no signal here."""
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        return None
+
+
+def shell_code(signum: int) -> int:
+    """The exit code a shell gives work ended by signal ``signum``: 128 + N."""
+    return SHELL_SIGNAL_BASE + signum
+
+
+def signal_of_shell_code(code: int | None) -> int | None:
+    """The signal N of a shell-style exit code 128 + N (129 to 192); None for any other code."""
+    if code is not None and SHELL_SIGNAL_BASE < code <= SHELL_SIGNAL_BASE + _MAX_SIGNAL:
+        return code - SHELL_SIGNAL_BASE
+    return None
 
 
 def explain_exit_code(code: int | None) -> str:
@@ -38,8 +65,9 @@ def explain_exit_code(code: int | None) -> str:
         return f"ended by {name}" + (f" ({extra})" if extra else "")
     if code in _EXPLAINED:
         return _EXPLAINED[code]
-    if 128 < code < 128 + 65:
-        return f"ended by {signal_name(code - 128)} (128 + {code - 128})"
+    signum = signal_of_shell_code(code)
+    if signum is not None:
+        return f"ended by {signal_name(signum)} ({SHELL_SIGNAL_BASE} + {signum})"
     return ""
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runners.status import Status
+from runwright.runners.status import Status
 
 
 @dataclass

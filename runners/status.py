@@ -42,11 +42,3 @@ def sources_of(target: Status) -> frozenset[Status]:
 def can_transition(current: Status, target: Status) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
-
-class IllegalTransition(Exception):
-    """A status change the status model forbids (for example ``cancelled -> success``)."""
-
-    def __init__(self, current: str, target: str, execution: object = None) -> None:
-        self.current, self.target, self.execution = current, target, execution
-        where = f" for execution {execution}" if execution is not None else ""
-        super().__init__(f"illegal status transition {current} -> {target}{where}")

@@ -41,7 +41,7 @@ def registry(docker_client) -> Iterator[Registry]:  # type: ignore[no-untyped-de
 @pytest.fixture(autouse=True)
 def no_container_left_behind(docker_client):  # type: ignore[no-untyped-def]
     """After every Docker test, no container of a finished run may remain."""
-    from runners.docker_engine import LABEL_MANAGED
+    from runwright.runners.docker_engine import LABEL_MANAGED
 
     yield
     left = docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})

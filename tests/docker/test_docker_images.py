@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from logging_core import ExecutionLogger, MemoryStore
-from runners import MemoryRecorder, RunSpec, Status, run
+from runwright.logging_core import ExecutionLogger, MemoryStore
+from runwright.runners import MemoryRecorder, RunSpec, Status, run
 
 
 def image_spec(*command: str, **options) -> RunSpec:  # type: ignore[no-untyped-def]

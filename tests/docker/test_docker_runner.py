@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from logging_core import ExecutionLogger, MemoryStore
-from runners import CancelToken, MemoryRecorder, RunSpec, Status, run
-from runners.docker_engine import LABEL_EXECUTION, LABEL_MANAGED, sweep_containers
+from runwright.logging_core import ExecutionLogger, MemoryStore
+from runwright.runners import CancelToken, MemoryRecorder, RunSpec, Status, run
+from runwright.runners.docker_engine import LABEL_EXECUTION, LABEL_MANAGED, sweep_containers
 from tests.infra.docker_engine import free_port
 
 
@@ -159,18 +159,18 @@ def test_invalid_options_are_refused_by_name(busybox) -> None:  # type: ignore[n
 
 
 def test_timeout_stops_and_removes_the_container(busybox, docker_client) -> None:  # type: ignore[no-untyped-def]
-    t0 = time.monotonic()
-    result = run(dspec(busybox, ["sleep", "300"], timeout=1, grace_period=5))
-    assert result.status == Status.TIMEOUT and time.monotonic() - t0 < 5, "init makes the stop prompt"
+    result = run(dspec(busybox, ["sleep", "300"], timeout=1, grace_period=60))
+    # The container's init passes SIGTERM on, so sleep ends by it (128 + 15), never by the
+    # SIGKILL at the end of the grace period (137).
+    assert result.status == Status.TIMEOUT and result.exit_code == 143, (result.exit_code, result.error)
     assert "stopped the container" in result.error
     # The autouse fixture asserts no runwright container is left.
 
 
 def test_sigterm_ignored_is_killed_after_the_grace_period(busybox) -> None:  # type: ignore[no-untyped-def]
-    t0 = time.monotonic()
     result = run(dspec(busybox, "trap '' TERM; while :; do sleep 0.1; done", timeout=0.5, grace_period=1))
-    assert result.status == Status.TIMEOUT and result.exit_code == 137
-    assert 1.4 < time.monotonic() - t0 < 8
+    # SIGTERM was ignored: what ended the container was the SIGKILL after the grace period.
+    assert result.status == Status.TIMEOUT and result.exit_code == 137, (result.exit_code, result.error)
 
 
 def test_cancel_from_another_thread(busybox) -> None:  # type: ignore[no-untyped-def]
@@ -189,7 +189,7 @@ def test_keep_container(busybox, docker_client) -> None:  # type: ignore[no-unty
 
 CRASHING_WORKER = """
 import sys
-from runners import RunSpec, get_runner
+from runwright.runners import RunSpec, get_runner
 get_runner("docker").run(RunSpec(["sleep", "300"], runner="docker", options={"image": sys.argv[1]}), execution_id="crashed-run-1")
 """
 

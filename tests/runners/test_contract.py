@@ -7,25 +7,31 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from runners import (
+from runwright.runners import (
     ACTIVE,
     TERMINAL,
+    Exit,
     MemoryRecorder,
+    RunContext,
+    Runner,
     RunResult,
     RunSpec,
     SpecError,
     Status,
+    Stop,
     UnknownRunner,
     available_runners,
     can_transition,
     get_runner,
     run,
 )
-from runners.exitcodes import describe_exit
-from runners.status import sources_of
+from runwright.runners.exitcodes import describe_exit
+from runwright.runners.options import Option
+from runwright.runners.status import sources_of
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -60,8 +66,10 @@ def test_invalid_spec_names_the_field(kwargs, field) -> None:  # type: ignore[no
 def test_from_dict_refuses_unknown_fields_and_hides_env_values() -> None:
     with pytest.raises(SpecError, match="^comand: unknown field"):
         RunSpec.from_dict({"comand": ["true"]})
-    with pytest.raises(SpecError, match="^command: is required"):
-        RunSpec.from_dict({})
+    # What to run is the runner's to require (Runner.command): the spec alone may leave it out.
+    assert RunSpec.from_dict({}).command is None
+    result = run(RunSpec.from_dict({}))
+    assert result.status == Status.ERROR and result.error == "invalid spec: command: is required for the local runner"
     with pytest.raises(SpecError) as info:
         RunSpec(["true"], env={"DB_PASSWORD": 12345678})
     assert "12345678" not in str(info.value)
@@ -108,7 +116,7 @@ def test_exit_code_table() -> None:
 
 
 def test_builtin_runner_is_registered_through_the_entry_point_group() -> None:
-    assert available_runners()["local"] == "runners.local:LocalRunner"
+    assert available_runners()["local"] == "runwright.runners.local:LocalRunner"
 
 
 def test_unknown_runner_lists_installed_ones() -> None:
@@ -135,3 +143,90 @@ def test_third_party_runner_installed_as_a_package_runs_by_name(tmp_path) -> Non
         sys.path.remove(str(target))
         for name in [m for m in sys.modules if m.startswith("rw_echo_runner")]:
             del sys.modules[name]
+
+
+class _WaitsForTheStopItself(Runner):
+    """Remote work whose ``wait`` notices the deadline itself (``ctx.wait_stop``) and returns:
+    the work must still be stopped through ``terminate``."""
+
+    name = "waits-itself"
+    command = "none"
+    stops: ClassVar[list[str]] = []
+
+    def start(self, ctx: RunContext) -> None:
+        ctx.set_handle({"build": ctx.run_id})
+
+    def stream(self, ctx: RunContext) -> None:
+        return None
+
+    def wait(self, ctx: RunContext) -> Exit:
+        while ctx.wait_stop(0.01) is None:
+            pass
+        return Exit()
+
+    def terminate(self, ctx: RunContext, grace: float) -> Stop:
+        self.stops.append(ctx.run_id)
+        return Stop(True, "build stopped")
+
+
+def test_a_stop_the_runner_saw_itself_still_terminates_the_work() -> None:
+    # Before the fix the watcher could take the step's "done" before its own deadline check
+    # and leave without calling terminate: the remote build kept running (about 1 run in 4).
+    runner = _WaitsForTheStopItself()
+    for _ in range(20):
+        result = runner.run(RunSpec(None, timeout=0.02))
+        assert result.status == Status.TIMEOUT
+        assert result.metadata.get("stop_confirmed") is True, result.metadata
+    assert len(_WaitsForTheStopItself.stops) == 20
+
+
+class _Misbehaving(Runner):
+    """A plugin that breaks the contract in the way its options say."""
+
+    name = "misbehaving"
+    command = "none"
+    options = (Option("how", str, required=True), Option("token", str, secret=True, default=""))
+
+    def start(self, ctx: RunContext) -> None:
+        ctx.add_secret("RUNTIME-SECRET-42")
+        ctx.set_metadata(rt="RUNTIME-SECRET-42")
+        ctx.set_handle({"id": 1})
+
+    def stream(self, ctx: RunContext) -> None:
+        how = ctx.options["how"]
+        if how == "stream-name":
+            ctx.emit("out", b"x\n")  # type: ignore[arg-type]
+        elif how == "text":
+            ctx.emit("stdout", "text")  # type: ignore[arg-type]
+        elif how == "raise":
+            raise TypeError(f"bad token {ctx.options['token']}")
+
+    def wait(self, ctx: RunContext) -> Exit:
+        if ctx.options["how"] == "exit-code":
+            return Exit(exit_code="0")  # type: ignore[arg-type]
+        if ctx.options["how"] == "status":
+            return Exit(status="bogus")  # type: ignore[arg-type]
+        return Exit(exit_code=0)
+
+    def terminate(self, ctx: RunContext, grace: float) -> Stop:
+        return Stop(True, "nothing to stop")
+
+
+@pytest.mark.parametrize(("how", "words"), [
+    ("exit-code", "Exit(exit_code=str), expected an int"),
+    ("status", "Exit(status='bogus'), expected a Status"),
+    ("stream-name", "ctx.emit('out', bytes): the stream must be one of stdout, stderr, system"),
+    ("text", "ctx.emit('stdout', str)"),
+])
+def test_a_plugin_breaking_the_contract_at_run_time_is_an_error_naming_it(how: str, words: str) -> None:
+    # They raised TypeError/KeyError out of Runner.run, or went silently (found by a review).
+    result = _Misbehaving().run(RunSpec(None, runner="misbehaving", options={"how": how}), MemoryRecorder())
+    assert result.status == Status.ERROR and "breaks the contract" in (result.error or "") and words in result.error
+
+
+def test_a_secret_learned_at_run_time_is_masked_in_what_is_reported_at_start(caplog: pytest.LogCaptureFixture) -> None:
+    rec = MemoryRecorder()
+    result = _Misbehaving().run(RunSpec(None, runner="misbehaving", options={"how": "raise", "token": "OPT-SECRET-77"}), rec)
+    started = [data for kind, data in rec.calls if kind == "started"]
+    assert started and "RUNTIME-SECRET-42" not in json.dumps(started)
+    assert "OPT-SECRET-77" not in (result.error or "") and "OPT-SECRET-77" not in caplog.text

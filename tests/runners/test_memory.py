@@ -8,8 +8,8 @@ import sys
 
 PROBE = r"""
 import json, resource
-from runners import RunSpec, run
-from runners.events import NullReporter
+from runwright.runners import RunSpec, run
+from runwright.runners.events import NullReporter
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = run(RunSpec(["head", "-c", str(1 << 30), "/dev/zero"]), NullReporter())
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
