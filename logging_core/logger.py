@@ -1,43 +1,72 @@
 """ExecutionLogger: the single sink. The only code that changes an execution's status or
-stores its output, for runs started through it and for platforms' own code calling the
-familiar ``start_execution`` / ``complete_execution`` / ... API on their models."""
+stores its output, for runs started through it and (through ``runwright.logging_core.legacy``)
+for platforms' own code calling the familiar ``start_execution`` / ``complete_execution`` /
+... API on their models."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import logging
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from logging_core.observers import MetricsObserver, StructuredLogObserver, notify
-from logging_core.recorder import ExecutionRecorder, TransitionRefused, jsonable, retrying
-from logging_core.store import Chunk, ExecutionView, Store
-from runners.cancel import CancelToken
-from runners.events import RunReporter, Stream
-from runners.registry import UnknownRunner, get_runner
-from runners.result import RunResult
-from runners.secrets import Redactor
-from runners.spec import RunSpec
-from runners.status import Status
+from runwright.logging_core.observers import MetricsObserver, StructuredLogObserver, notify, registered_observers
+from runwright.logging_core.recorder import ExecutionRecorder, TransitionRefused, retrying
+from runwright.logging_core.store import PAGE_CHUNKS, Chunk, Event, ExecutionView, Store
+from runwright.logging_core.writer import outage_window_setting, writer_for
+from runwright.runners.cancel import CancelToken
+from runwright.runners.environment import inherited_secrets
+from runwright.runners.events import RunReporter, Stream
+from runwright.runners.registry import UnknownRunner, get_runner, get_runner_class
+from runwright.runners.result import RunResult
+from runwright.runners.secrets import Redactor
+from runwright.runners.spec import RunSpec
+from runwright.runners.status import ACTIVE, TERMINAL, Status, sources_of
+
+if TYPE_CHECKING:
+    from runwright.logging_core.legacy import ExecutionContext, LegacyAPI
 
 log = logging.getLogger("runwright.logger")
 
+#: The recorder of every run this process is recording, by (store key, execution id): the
+#: one writer of that log's offsets and the holder of its cancel token, for every logger of
+#: the process (an API note or a cancel made through another logger instance finds it).
+_live: dict[tuple[str, str], ExecutionRecorder] = {}
+_live_lock = threading.Lock()
+
+
+def live_recorder(store: Store, ref: Any) -> ExecutionRecorder | None:
+    """The recorder of this process that is running ``ref`` in ``store``, or None."""
+    if not _live:
+        return None
+    with _live_lock:
+        return _live.get((store.key, str(ref)))
+
+
+def stop_live_run(store: Store, ref: Any, status: Status, source: str) -> None:
+    """A run of this process was just moved to the final ``status`` by someone else (the API,
+    the legacy calls): stop its work now through its cancel token, the same token every
+    other cancel sets. Runs of other processes see the final status at their next poll."""
+    rec = live_recorder(store, ref)
+    if rec is not None and rec.cancel is not None and status in TERMINAL:
+        rec.cancel.cancel(f"marked {status} by the {source}", timed_out=status == Status.TIMEOUT)
+
 DEFAULT_MAX_STORED_BYTES = 64 * 1024 * 1024
-#: Chunks per read when a log is read through (each is at most 1 MiB, usually far less).
-PAGE_CHUNKS = 32
+#: Events per read when events are followed.
+PAGE_EVENTS = 500
 
 
 class ExecutionLogger:
     """Records executions into a Store and tells observers.
 
     ``store`` defaults to runwright's Django models (Django must be set up: inside a project
-    with ``integrations.django`` installed, or ``integrations.django.setup()``).
+    with ``runwright.integrations.django`` installed, or ``runwright.integrations.django.setup()``).
     """
 
     def __init__(
@@ -46,16 +75,17 @@ class ExecutionLogger:
         *,
         observers: list[Any] | None = None,
         max_stored_bytes: int = DEFAULT_MAX_STORED_BYTES,
-        flush_interval: float = 0.2,
+        flush_interval: float | None = None,
         flush_bytes: int = 256 * 1024,
         heartbeat_interval: float = 10.0,
         cancel_poll_interval: float = 0.5,
         secrets: list[str] | tuple[str, ...] = (),
         structured_log: bool = True,
         metrics: bool = True,
+        outage_window: float | None = None,
     ) -> None:
         if store is None:
-            from logging_core.django_store import DjangoStore
+            from runwright.logging_core.django_store import DjangoStore
 
             store = DjangoStore()
         self.store = store
@@ -64,16 +94,19 @@ class ExecutionLogger:
             self.observers.append(StructuredLogObserver())
         if metrics:
             self.observers.append(MetricsObserver())
+        self.observers.extend(registered_observers())
         self.max_stored_bytes = max_stored_bytes
-        self.flush_interval = flush_interval
+        # How long output may wait before it is stored (and followers such as the web UI see
+        # it): RUNWRIGHT_FLUSH_INTERVAL seconds, default 0.2.
+        self.flush_interval = flush_interval if flush_interval is not None else _env_seconds("RUNWRIGHT_FLUSH_INTERVAL", 0.2)
         self.flush_bytes = flush_bytes
         self.heartbeat_interval = heartbeat_interval
         self.cancel_poll_interval = cancel_poll_interval
+        # How long the database may be unreachable before live runs are stopped (seconds):
+        # RUNWRIGHT_DB_OUTAGE_WINDOW, default 60 (see runwright.logging_core.writer).
+        self.outage_window = outage_window if outage_window is not None else outage_window_setting()
         self.redactor = Redactor(secrets)
         self._stores: dict[type, Store] = {}
-        self._active: set[ExecutionRecorder] = set()
-        self._active_lock = threading.Lock()
-        self._flusher: threading.Thread | None = None
 
     # == running through the logger ===========================================================
     def create(self, spec: RunSpec, parent: Any = None, **values: Any) -> Any:
@@ -81,7 +114,7 @@ class ExecutionLogger:
         return self._create(spec, Status.PENDING, {"parent_id": parent, **values})
 
     def _create(self, spec: RunSpec, status: Status, values: Mapping[str, Any]) -> Any:
-        return retrying(self.store, self.store.create, {
+        return self._db(self.store.create, {
             "runner": spec.runner, "command": spec.display_command(), "spec": spec.to_dict(),
             "labels": spec.redactor().deep(dict(spec.labels)), **values,
         }, status)
@@ -103,8 +136,14 @@ class ExecutionLogger:
         execution; a run that is no longer pending (cancelled, claimed by another worker) is
         not started and its recorded state is returned."""
         cancel = cancel or CancelToken()
+        # The logger's secrets, and secret-named variables the command inherits from this
+        # process, mask this run too: output, stored spec, errors.
+        inherits = spec.inherit_env and _inherits_environment(spec.runner)
+        extra = [*self.redactor.values, *inherited_secrets(inherits)]
+        if extra:
+            spec = dataclasses.replace(spec, secrets=[*spec.secrets, *extra])
         if ref is None:  # a row of our own: insert it already claimed, one statement
-            now = _now()
+            now = datetime.now(UTC)
             ref = self._create(spec, Status.RUNNING, {"started_at": now, "heartbeat_at": now, "worker": worker})
             rec = self.recorder(ref, spec, cancel)
             rec.claimed(worker)
@@ -125,6 +164,64 @@ class ExecutionLogger:
         finally:
             self._untrack(rec)
 
+    def resume(
+        self,
+        spec: RunSpec,
+        ref: Any,
+        *,
+        from_worker: str,
+        worker: str = "",
+        cancel: CancelToken | None = None,
+        tee: RunReporter | None = None,
+        note: str = "",
+    ) -> RunResult | None:
+        """Take over running execution ``ref`` from ``from_worker`` (gone) and follow its
+        work to the end with the runner's ``resume``, recording the rest of the output, the
+        events and the result into the same execution. The takeover is one conditional
+        update (still running, still ``from_worker``'s); returns None when it was refused
+        (another worker or the reaper was first, or the run ended). ``note`` is written to
+        the log as a system line before anything else of the resumed part, and the takeover is
+        recorded as a ``runwright.reattached`` event. The spec's timeout counts from the run's
+        first start.
+
+        Raises UnknownRunner when the runner is not installed here, ValueError when the
+        execution has no handle to follow."""
+        view = self.store.get(ref)
+        if not view.handle:
+            raise ValueError(f"execution {ref} has no handle: there is no work to follow")
+        runner = get_runner(spec.runner)
+        cancel = cancel or CancelToken()
+        if not self._db(self.store.take_over, ref, from_worker, worker):
+            return None
+        rec = self.recorder(ref, spec, cancel)
+        rec.resumed(worker, view)
+        learned = self._db(self.store.kept_secrets, ref)  # by the run under the lost worker
+        rec.learned(learned)
+        if note:
+            rec.system(note)
+        rec.event("runwright.reattached", {"worker": worker, "from_worker": from_worker, "log_offset": rec.offset})
+        reporter: RunReporter = rec if tee is None else _Tee(rec, tee)
+        try:
+            tag = f"{self.store.key}:{ref}"
+            run_id = str(view.handle.get("run_id") or uuid.uuid4().hex)
+            # The live metadata as stored (a runner's log cursor): the resumed run goes on after it.
+            return runner.resume(spec, view.handle, reporter, cancel, run_id=run_id, execution_id=tag,
+                                 started_at=view.started_at, metadata=rec.live_metadata, secrets=learned)
+        finally:
+            self._untrack(rec)
+
+    def wait_written(self, timeout: float | None = None, give_up: Any = None) -> bool:
+        """Wait until this process's writer of this logger's store has stored everything
+        handed over to it (a run's end held back by a database outage). Returns False when
+        ``timeout`` seconds passed first, or ``give_up`` (a CancelToken) was set."""
+        stop = (lambda: bool(give_up.cancelled)) if give_up is not None else (lambda: False)
+        return writer_for(self.store).wait_idle(timeout, stop)
+
+    def _db(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on this process's writer of the store: no connection of the calling
+        thread is used, and a database outage shorter than the window is waited out."""
+        return writer_for(self.store).call(fn, *args, window=self.outage_window, store=self.store)
+
     # == reading ==============================================================================
     def get(self, ref: Any) -> ExecutionView:
         return self.store.get(ref)
@@ -132,28 +229,60 @@ class ExecutionLogger:
     def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> builtins.list[ExecutionView]:
         return self.store.list(status=status, runner=runner, limit=limit)
 
-    def read_log(self, ref: Any, offset: int = 0, limit: int | None = None) -> builtins.list[Chunk]:
+    def read_log(
+        self, ref: Any, offset: int = 0, limit: int | None = None, since: datetime | None = None,
+    ) -> builtins.list[Chunk]:
         """Output from byte ``offset`` of the combined log; a follower passes the end of
-        what it has, so a reconnect neither loses nor repeats anything."""
-        return self.store.read_log(ref, offset, limit)
+        what it has, so a reconnect neither loses nor repeats anything. With ``since`` (an
+        aware datetime), only the chunks received at or after it (``Chunk.at``; chunks stored
+        before chunks had a time are left out)."""
+        if since is None:
+            return self.store.read_log(ref, offset, limit)
+        return self.store.read_log_since(ref, since, offset, limit)
 
-    def iter_log(self, ref: Any, offset: int = 0) -> Iterator[Chunk]:
-        """What is stored from ``offset`` on, read a page at a time (memory stays small)."""
-        while chunks := self.store.read_log(ref, offset, PAGE_CHUNKS):
+    def iter_log(self, ref: Any, offset: int = 0, since: datetime | None = None) -> Iterator[Chunk]:
+        """What is stored from ``offset`` on (received at or after ``since``, when given),
+        read a page at a time (memory stays small)."""
+        while chunks := self.read_log(ref, offset, PAGE_CHUNKS, since):
             yield from chunks
             offset = chunks[-1].offset + len(chunks[-1].data)
 
-    def follow(self, ref: Any, offset: int = 0, poll: float = 0.1) -> Iterator[Chunk]:
-        """Yield chunks as they are stored until the execution is final and all is read."""
+    def follow(self, ref: Any, offset: int = 0, poll: float = 0.1, since: datetime | None = None) -> Iterator[Chunk]:
+        """Yield chunks as they are stored (received at or after ``since``, when given) until
+        the execution is final and all is read."""
         while True:
-            final = self.store.status(ref) not in (Status.PENDING, Status.RUNNING)
-            chunks = self.store.read_log(ref, offset, PAGE_CHUNKS)
+            final = self.store.status(ref) not in ACTIVE
+            chunks = self.read_log(ref, offset, PAGE_CHUNKS, since)
             for chunk in chunks:
                 yield chunk
                 offset = chunk.offset + len(chunk.data)
             if final and not chunks:
                 return
             if not chunks:
+                time.sleep(poll)
+
+    def read_events(self, ref: Any, after: int = 0, limit: int | None = None) -> builtins.list[Event]:
+        """Structured events numbered after ``after`` (numbers start at 1 per execution), in
+        order; a follower passes the last number it has, so a reconnect loses and repeats none."""
+        return self.store.read_events(ref, after, limit)
+
+    def iter_events(self, ref: Any, after: int = 0) -> Iterator[Event]:
+        """What is stored after event ``after``, read a page at a time."""
+        while events := self.store.read_events(ref, after, PAGE_EVENTS):
+            yield from events
+            after = events[-1].seq
+
+    def follow_events(self, ref: Any, after: int = 0, poll: float = 0.1) -> Iterator[Event]:
+        """Yield events as they are stored until the execution is final and all are read."""
+        while True:
+            final = self.store.status(ref) not in ACTIVE
+            events = self.store.read_events(ref, after, PAGE_EVENTS)
+            for event in events:
+                yield event
+                after = event.seq
+            if final and not events:
+                return
+            if not events:
                 time.sleep(poll)
 
     def result_of(self, ref: Any) -> RunResult:
@@ -166,202 +295,124 @@ class ExecutionLogger:
         return RunResult(
             status=view.status, exit_code=view.exit_code, error=view.error_message or None,
             started_at=view.started_at, finished_at=view.finished_at, log_ref=self.store.log_ref(ref),
+            metadata=dict(stored.get("metadata") or {}),  # live metadata; a lost run's stop_confirmed
         )
 
-    def transition(self, ref: Any, target: Status, values: Mapping[str, Any] | None = None, source: str = "api") -> bool:
+    def transition(
+        self, ref: Any, target: Status, values: Mapping[str, Any] | None = None, source: str = "api",
+        expect: Mapping[str, Any] | None = None,
+    ) -> bool:
         """Move an execution of this logger's store to ``target`` if the status model allows it
-        (one conditional update); a refused change is logged and noted in the run's log.
-        Returns whether it was applied."""
-        return self._move(self.store, ref, target, values or {}, source)
+        and the fields in ``expect`` still hold those values (one conditional update); a
+        refused change is logged and noted in the run's log. Returns whether it was applied."""
+        return self._move(self.store, ref, target, values or {}, source, expect)
 
     # == the API existing platforms call ======================================================
+    # The behaviour lives in runwright.logging_core.legacy (whose ExecutionLogger offers it
+    # called on the class, as platforms do); these record through this logger instead.
     def start_execution(self, execution: Any, log_message: str | None = None) -> bool:
-        return self._legacy_move(execution, Status.RUNNING, {"started_at": _now()}, log_message)
+        return self._legacy().start_execution(execution, log_message)
 
     def complete_execution(
-        self,
-        execution: Any,
-        result: RunResult | subprocess.CompletedProcess[Any] | Mapping[str, Any] | None = None,
-        status: Status | str | None = None,
-        error_message: str | None = None,
-        log_message: str | None = None,
+        self, execution: Any, result: Any = None, status: Status | str | None = None, error_message: str | None = None,
+        timeout_message: str | None = None, custom_logs: str | bytes | None = None, log_message: str | None = None,
     ) -> bool:
-        """Record the end of an execution from a RunResult, a CompletedProcess or a dict
-        (``returncode``/``return_code``/``exit_code``, ``stdout``, ``stderr``, ``status``,
-        ``error``). Without a status, exit code 0 is success and anything else failed."""
-        store, ref = self._target(execution)
-        outcome = _normalise(result)
-        target = self._status_arg(store, status) or outcome.get("status")
-        if target is None:
-            code = outcome.get("return_code")
-            target = Status.SUCCESS if code in (0, None) else Status.FAILED
-        for stream in ("stdout", "stderr"):
-            if outcome.get(stream):
-                self._append(store, ref, stream, outcome[stream])
-        error = error_message or outcome.get("error")
-        values = {"completed_at": _now(), "return_code": outcome.get("return_code"),
-                  "error_message": self.redactor.text(error) if error else ""}
-        if isinstance(result, RunResult):
-            values["result"] = jsonable(self.redactor.deep(result.to_dict()))
-        return self._legacy_move(execution, target, values, log_message, implicit_start=True)
+        return self._legacy().complete_execution(execution, result, status, error_message, timeout_message, custom_logs,
+                                                 log_message)
 
     def fail_execution(
-        self, execution: Any, error_message: str, return_code: int = -1, log_message: str | None = None
+        self, execution: Any, error_message: str, return_code: int | None = -1, log_message: str | None = None,
     ) -> bool:
-        values = {"completed_at": _now(), "return_code": return_code,
-                  "error_message": self.redactor.text(error_message)}
-        return self._legacy_move(execution, Status.FAILED, values, log_message, implicit_start=True)
+        return self._legacy().fail_execution(execution, error_message, return_code, log_message)
 
     def timeout_execution(
-        self, execution: Any, timeout_seconds: float | None = None, log_message: str | None = None
+        self, execution: Any, timeout_message: str = "Execution timed out", timeout_seconds: float | None = None,
+        log_message: str | None = None,
     ) -> bool:
-        message = f"timed out after {timeout_seconds:g}s" if timeout_seconds is not None else "timed out"
-        values = {"completed_at": _now(), "error_message": message}
-        return self._legacy_move(execution, Status.TIMEOUT, values, log_message, implicit_start=True)
+        return self._legacy().timeout_execution(execution, timeout_message, timeout_seconds, log_message)
 
     def cancel_execution(
-        self, execution: Any, cancel_message: str | None = None, log_message: str | None = None
+        self, execution: Any, cancel_message: str = "Execution cancelled", log_message: str | None = None
     ) -> bool:
-        values = {"completed_at": _now(), "error_message": self.redactor.text(cancel_message or "cancelled")}
-        return self._legacy_move(execution, Status.CANCELLED, values, log_message)
+        return self._legacy().cancel_execution(execution, cancel_message, log_message)
 
-    def update_execution_logs(self, execution: Any, logs: str | bytes, append: bool = False) -> None:
-        store, ref = self._target(execution)
-        data = logs.encode() if isinstance(logs, str) else logs
-        if append:
-            self._append(store, ref, "system", data)
-        else:
-            retrying(store, store.replace_output, ref, "system", self.redactor.data(data))
-        self._refresh(execution)
+    def update_execution_logs(self, execution: Any, logs: str | bytes | None, append: bool = False) -> bool:
+        return self._legacy().update_execution_logs(execution, logs, append)
 
-    def log_execution_info(self, execution: Any, message: str, level: str = "info") -> None:
-        store, ref = self._target(execution)
-        message = self.redactor.text(message)
-        levelno = logging.getLevelName(level.upper())
-        log.log(levelno if isinstance(levelno, int) else logging.INFO, "execution %s: %s", ref, message)
-        self._append(store, ref, "system", f"[{level.upper()}] {message}\n".encode())
-        self._refresh(execution)
+    def log_execution_info(self, execution: Any, message: str | None, level: str = "info") -> bool:
+        return self._legacy().log_execution_info(execution, message, level)
 
-    @contextlib.contextmanager
-    def track(self, execution: Any, log_message: str | None = None) -> Iterator[Any]:
-        """Start ``execution``; on leaving the block complete it, or fail it with the
-        exception's message (masked) and re-raise."""
-        self.start_execution(execution, log_message)
-        try:
-            yield execution
-        except BaseException as exc:
-            self.fail_execution(execution, f"{type(exc).__name__}: {exc}")
-            raise
-        store, ref = self._target(execution)
-        if store.status(ref) == Status.RUNNING:
-            self.complete_execution(execution, status=Status.SUCCESS)
+    def track(self, execution: Any, log_message: str | None = None) -> ExecutionContext:
+        """An ExecutionContext recording through this logger: started on entry, completed on
+        leaving (or failed/timed out/cancelled by the exception, which is re-raised)."""
+        from runwright.logging_core.legacy import ExecutionContext
+
+        return ExecutionContext(execution, log_message, logger=self)
+
+    def _legacy(self) -> LegacyAPI:
+        from runwright.logging_core.legacy import LegacyAPI
+
+        return LegacyAPI(self)
 
     # == internals ===========================================================================
-    def _target(self, execution: Any) -> tuple[Store, Any]:
-        if isinstance(execution, (int, str)):
-            return self.store, execution
-        model = type(execution)
-        if model is getattr(self.store, "model", None):
-            return self.store, execution.pk
-        store = self._stores.get(model)
-        if store is None:
-            from logging_core.django_store import DjangoStore
-
-            store = self._stores[model] = DjangoStore(model)
-        return store, execution.pk
-
-    def _status_arg(self, store: Store, status: Status | str | None) -> Status | None:
-        if status is None or isinstance(status, Status):
-            return status
-        fields = getattr(store, "fields", None)
-        return fields.status_from_value(status) if fields is not None else Status(status)
-
-    def _append(self, store: Store, ref: Any, stream: Stream, data: str | bytes) -> None:
-        raw = data.encode() if isinstance(data, str) else data
-        end = retrying(store, store.log_end, ref)
-        room = self.max_stored_bytes - end
-        masked = self.redactor.data(raw)
-        if len(masked) > room:
-            dropped = len(masked) - max(room, 0)
-            masked = masked[: max(room, 0)] + (
-                f"\n[runwright] output storage limit of {self.max_stored_bytes} bytes reached: "
-                f"{dropped} more bytes were produced and not stored\n").encode()
-        retrying(store, store.append_output, ref, [Chunk(end, stream, masked)])
-
-    def _legacy_move(
-        self, execution: Any, target: Status, values: dict[str, Any], log_message: str | None,
-        implicit_start: bool = False,
+    def _move(
+        self, store: Store, ref: Any, target: Status, values: Mapping[str, Any], source: str,
+        expect: Mapping[str, Any] | None = None, previous: Status | None = None, runner: str | None = None,
     ) -> bool:
-        store, ref = self._target(execution)
-        if log_message:
-            self._append(store, ref, "system", f"{self.redactor.text(log_message)}\n")
-        if implicit_start and store.status(ref) == Status.PENDING:
-            self._move(store, ref, Status.RUNNING, {"started_at": values.get("completed_at") or _now()}, "api")
-        applied = self._move(store, ref, target, values, source="api")
-        self._refresh(execution)
-        return applied
-
-    def _move(self, store: Store, ref: Any, target: Status, values: Mapping[str, Any], source: str) -> bool:
-        """The one place a status changes: a conditional update, refused transitions logged."""
-        refused = retrying(store, store.transition, ref, target, values)
+        """The one place a status changes: a conditional update, refused transitions logged.
+        Observers are told the previous status: ``previous`` when the caller knows it, the only
+        state ``target`` can be reached from, or else the status read just before the update."""
+        if self.observers and (previous is None or runner is None):
+            sources = sources_of(target)
+            if previous is None and len(sources) == 1:
+                previous = next(iter(sources))
+            with contextlib.suppress(Exception):  # one read for what the caller did not say
+                before = store.get(ref)
+                previous = previous or before.status
+                runner = runner or before.runner
+        refused = retrying(store, store.transition, ref, target, values, expect)
         if refused is None:
-            info = {k: v for k, v in values.items() if k in ("return_code", "error_message", "signal") and v}
-            self._notify("on_status", ref, None, target, info)
+            info: dict[str, Any] = {k: v for k, v in values.items() if k in ("return_code", "error_message", "signal") and v}
+            if runner:
+                info["runner"] = runner
+            self._notify("on_status", ref, previous, target, info)
+            if source != "runner":
+                stop_live_run(store, ref, target, source)
             return True
         self._notify("on_refused", ref, refused, target, source)
+        if expect:  # refused because someone else owns the run now: its log is theirs to write
+            return False
+        message = f"[runwright] refused status change to {target}: the execution is already {refused}"
         with contextlib.suppress(Exception):
-            retrying(store, store.append_output, ref, [Chunk(store.log_end(ref), "system", (
-                f"[runwright] refused status change to {target}: the execution is already {refused}\n").encode())])
+            rec = live_recorder(store, ref)
+            if rec is not None:  # the run's own writer numbers the line
+                rec.note(message)
+            else:
+                retrying(store, store.append_output, ref,
+                         [Chunk(store.log_end(ref), "system", f"{message}\n".encode())])
         return False
-
-    def _refresh(self, execution: Any) -> None:
-        """Bring the caller's model instance up to date with what was written."""
-        if hasattr(execution, "refresh_from_db"):
-            execution.refresh_from_db()
 
     def _notify(self, method: str, *args: Any) -> None:
         notify(self.observers, method, *args)
 
-    # -- the flusher: time-based output batches and heartbeats for every live recorder -----
+    # -- the process's live runs ------------------------------------------------------------
     def _track(self, rec: ExecutionRecorder) -> None:
-        with self._active_lock:
-            self._active.add(rec)
-            if self._flusher is None or not self._flusher.is_alive():
-                self._flusher = threading.Thread(target=self._flush_loop, name="runwright-flusher", daemon=True)
-                self._flusher.start()
+        with _live_lock:
+            _live[(rec.store.key, str(rec.ref))] = rec
+        rec.writer.register(rec)
 
     def _untrack(self, rec: ExecutionRecorder) -> None:
-        with self._active_lock:
-            self._active.discard(rec)
-
-    def _flush_loop(self) -> None:
-        tick = min(0.05, self.flush_interval / 2)
-        idle_since: float | None = None
-        try:
-            while True:
-                time.sleep(tick)
-                with self._active_lock:
-                    active = list(self._active)
-                    now = time.monotonic()
-                    if not active:
-                        idle_since = idle_since or now
-                        if now - idle_since > 2.0:
-                            self._flusher = None
-                            return
-                        continue
-                    idle_since = None
-                for rec in active:
-                    rec.tick(now)
-        finally:
-            closer = getattr(self.store, "close_thread_connections", None)
-            if closer:
-                closer()
+        with _live_lock:
+            key = (rec.store.key, str(rec.ref))
+            if _live.get(key) is rec:
+                del _live[key]
+        rec.writer.unregister(rec)
 
 
 class _Tee:
     """Reports to the recorder first, then to a second reporter (a live console)."""
 
-    def __init__(self, first: RunReporter, second: RunReporter) -> None:
+    def __init__(self, first: ExecutionRecorder, second: RunReporter) -> None:
         self.first, self.second = first, second
 
     def started(self, spec: RunSpec, metadata: Mapping[str, Any]) -> None:
@@ -376,29 +427,48 @@ class _Tee:
         self.first.event(kind, data)
         self.second.event(kind, data)
 
+    def handle(self, handle: Mapping[str, Any]) -> None:
+        self.first.handle(handle)
+        _call(self.second, "handle", handle)
+
+    def metadata(self, values: Mapping[str, Any]) -> None:
+        self.first.metadata(values)
+        _call(self.second, "metadata", values)
+
+    def secret(self, value: str) -> None:
+        self.first.secret(value)  # the recorder only: a console is given masked output, never a secret
+
     def finished(self, result: RunResult) -> None:
         self.first.finished(result)
         self.second.finished(result)
 
 
-def _normalise(result: Any) -> dict[str, Any]:
-    if result is None:
-        return {}
-    if isinstance(result, RunResult):
-        return {"status": result.status, "return_code": result.exit_code, "error": result.error}
-    if isinstance(result, subprocess.CompletedProcess):
-        return {"return_code": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
-    if isinstance(result, Mapping):
-        code = next((result[k] for k in ("return_code", "returncode", "exit_code") if k in result), None)
-        status = result.get("status")
-        return {"return_code": code, "stdout": result.get("stdout"), "stderr": result.get("stderr"),
-                "error": result.get("error") or result.get("error_message"),
-                "status": Status(status) if status else None}
-    raise TypeError(f"result: expected a RunResult, CompletedProcess or dict, got {type(result).__name__}")
+def _inherits_environment(runner: str) -> bool:
+    """Whether ``runner``'s work starts with this process's environment (then what it inherits
+    is masked); a runner that cannot be loaded runs nothing, so either answer is harmless."""
+    try:
+        return bool(get_runner_class(runner).inherits_environment)
+    except Exception:
+        return True
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _call(reporter: Any, method: str, *args: Any) -> None:
+    """A second reporter written before ``handle``/``metadata`` existed simply misses them."""
+    fn = getattr(reporter, method, None)
+    if fn is not None:
+        fn(*args)
+
+
+
+def _env_seconds(name: str, default: float) -> float:
+    import os
+
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds: using %s", name, os.environ.get(name), default)
+        return default
+    return value if value > 0 else default
 
 
 __all__ = ["ExecutionLogger", "TransitionRefused"]

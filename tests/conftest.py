@@ -11,6 +11,8 @@ import pytest
 
 HOME = tempfile.mkdtemp(prefix="runwright-tests-")
 os.environ["RUNWRIGHT_HOME"] = HOME
+# Every process of the tests (this one, the workers it starts) seals and opens group specs with it.
+os.environ.setdefault("RUNWRIGHT_SECRET_KEY", "tests")
 _PG_DB: str | None = None
 
 
@@ -36,18 +38,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = _fresh_postgres(os.environ["DATABASE_URL"])
-    from integrations.django.bootstrap import database_settings
+    import importlib.util
 
+    from runwright.integrations.django.bootstrap import database_settings
+
+    # The web UI's app when its extra is installed (tests/web); its URLs are in tests/urls.py.
+    web = ["channels", "runwright.integrations.web"] if importlib.util.find_spec("channels") else []
     settings.configure(
         SECRET_KEY="tests",
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.admin",
-                        "django.contrib.sessions", "django.contrib.messages", "integrations.django",
-                        "tests.legacy_app"],
+                        "django.contrib.sessions", "django.contrib.messages", "runwright.integrations.django",
+                        "tests.legacy_app", *web],
+        CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
         DATABASES={"default": database_settings()},
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        ROOT_URLCONF="integrations.django.urls",
+        ROOT_URLCONF="tests.urls",
         MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware",
+                    "django.middleware.csrf.CsrfViewMiddleware",
                     "django.contrib.auth.middleware.AuthenticationMiddleware",
                     "django.contrib.messages.middleware.MessageMiddleware"],
         TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,

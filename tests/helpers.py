@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 
 def token() -> str:
@@ -50,3 +53,36 @@ def tree_script(tok: str) -> str:
         f"setsid sh -c 'sleep {tok} & exit 0' ; "
         "echo started; wait"
     )
+
+
+def dead_worker_script(runner: str, execution_id: str) -> str:
+    """Python code (``python -c CODE SPEC_JSON HANDLE_FILE``) that runs ``runner`` and writes
+    what a recorder would store: the handle to HANDLE_FILE, the live metadata and stdout next
+    to it, for a test that kills it mid-run and reads them with :func:`stored_by_the_dead_worker`."""
+    return f"""
+import json, sys
+from runwright.runners import RunSpec, NullReporter, get_runner
+class Reporter(NullReporter):
+    live = {{}}
+    def handle(self, handle):
+        open(sys.argv[2], "w").write(json.dumps(dict(handle)))
+    def metadata(self, values):
+        self.live.update(values)
+        open(sys.argv[2] + ".metadata", "w").write(json.dumps(self.live))
+    def output(self, stream, data):
+        if stream == "stdout":
+            with open(sys.argv[2] + ".stdout", "ab") as fh:
+                fh.write(data)
+get_runner({runner!r}).run(RunSpec.from_dict(json.loads(sys.argv[1])), Reporter(), execution_id={execution_id!r})
+"""
+
+
+def stored_by_the_dead_worker(handle_file: Path) -> tuple[dict[str, Any], bytes]:
+    """The live metadata and the stdout a killed :func:`dead_worker_script` had reported."""
+    meta = Path(f"{handle_file}.metadata")
+    out = Path(f"{handle_file}.stdout")
+    try:
+        metadata = json.loads(meta.read_text()) if meta.exists() else {}
+    except ValueError:  # being written this instant
+        metadata = {}
+    return metadata, (out.read_bytes() if out.exists() else b"")

@@ -1,10 +1,12 @@
-"""runwright's Django app: execution and log-chunk models, admin, and a zero-config setup.
+"""runwright's Django app: execution and log-chunk models, admin, ``manage.py runwright``.
 
-In a Django project add ``"integrations.django"`` to INSTALLED_APPS. Outside one, call
-``integrations.django.setup()``: SQLite in the user's data directory (or ``DATABASE_URL``),
-migrated automatically on first use.
+In a Django project add ``"runwright.integrations.django"`` to INSTALLED_APPS (label
+``runwright``) and run ``manage.py migrate runwright``; runwright then uses the project's
+settings and database and never migrates anything itself. Outside a project,
+``runwright.integrations.django.setup()`` configures Django on SQLite in runwright's data
+directory (or ``DATABASE_URL``) and applies runwright's own migrations on first use.
 """
 
-from integrations.django.bootstrap import setup
+from runwright.integrations.django.bootstrap import is_standalone, setup
 
-__all__ = ["setup"]
+__all__ = ["is_standalone", "setup"]

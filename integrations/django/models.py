@@ -4,8 +4,10 @@ by offset, so a follower can ask for "everything after byte N" while the run is 
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 
-from runners.status import Status
+from runwright.runners.status import Status
 
 STATUS_CHOICES = [(s.value, s.value) for s in Status]
 
@@ -38,9 +40,17 @@ class Execution(models.Model):
     cancel_requested = models.BooleanField(default=False)
     #: The Celery task that carries this execution, once it is queued.
     task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    #: A group child's unmasked spec, encrypted (Fernet, key from the deployment's secret
+    #: key): the worker that runs it opens it; siblings' messages carry only ids.
+    sealed_spec = models.TextField(blank=True, default="", editable=False)
+    #: How to find the work again (pid and start time, container id, Job name, build URL),
+    #: stored as soon as the runner reports it: the reaper and a worker taking over use it.
+    handle = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        #: Viewing needs ``view_execution``; stopping a run (web UI, admin) needs this one.
+        permissions = [("cancel_execution", "Can cancel an execution")]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="rw_exec_status_created"),
             models.Index(fields=["runner", "-created_at"], name="rw_exec_runner_created"),
@@ -66,6 +76,8 @@ class LogChunk(models.Model):
     offset = models.BigIntegerField()
     stream = models.CharField(max_length=1, choices=STREAMS)
     data = models.BinaryField()
+    #: When the chunk's first byte was received; null for chunks stored before chunks had a time.
+    at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["execution", "offset"]
@@ -73,3 +85,69 @@ class LogChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.execution_id}@{self.offset} ({self.get_stream_display()}, {len(self.data)} bytes)"
+
+
+class TextLogChunk(models.Model):
+    """Output of an execution kept in a platform's own model. Its text fields hold a bounded
+    summary (the tail of each stream); the full output is here, byte-exact and addressable
+    by offset in the execution's combined log, like LogChunk for runwright's own model."""
+
+    #: The platform's model, as ``app_label.modelname``, and the execution's primary key.
+    model = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    offset = models.BigIntegerField()
+    stream = models.CharField(max_length=1, choices=LogChunk.STREAMS)
+    data = models.BinaryField()
+    #: As ``LogChunk.at``.
+    at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model", "object_id", "offset"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "object_id", "offset"], name="rw_textchunk_offset_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}#{self.object_id}@{self.offset} ({self.get_stream_display()}, {len(self.data)} bytes)"
+
+
+class ExecutionEvent(models.Model):
+    """A structured event of a run (a task result, a pod phase), numbered from 1 per execution."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["execution", "seq"]
+        constraints = [models.UniqueConstraint(fields=["execution", "seq"], name="rw_event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}#{self.seq} {self.kind}"
+
+
+class RunSecret(models.Model):
+    """A secret a runner learned while its run was live (``ctx.add_secret``: a fetched token,
+    a generated password), encrypted (``runwright.logging_core.sealing``), so a worker that
+    re-attaches to the run masks it too. Deleted when the run ends."""
+
+    #: The execution, as ``Store.log_ref`` names it (runwright's own model or a platform's).
+    run = models.CharField(max_length=200, db_index=True)
+    sealed = models.TextField()
+
+    def __str__(self) -> str:
+        return f"a sealed secret of {self.run}"
+
+
+class ExecutionActive(models.ProtectedError):
+    """A pending or running execution cannot be deleted: its writer would fail on the missing row."""
+
+
+@receiver(pre_delete, sender=Execution)
+def _refuse_deleting_active(sender: type[Execution], instance: Execution, **_: object) -> None:
+    if instance.status in (Status.PENDING.value, Status.RUNNING.value):
+        raise ExecutionActive(
+            f"execution {instance.pk} is {instance.status}: cancel it and wait for it to end before deleting it",
+            {instance})

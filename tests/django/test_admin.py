@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from integrations.django.models import Execution
-from logging_core import ExecutionLogger
-from runners import RunSpec
+from runwright.integrations.django.models import Execution
+from runwright.logging_core import ExecutionLogger
+from runwright.runners import RunSpec
 
 
 @pytest.fixture
@@ -45,6 +45,36 @@ def test_change_page_shows_the_log_escaped(admin_client: Client) -> None:
     assert page.status_code == 200
     text = page.content.decode()
     assert "&lt;b&gt;out&lt;/b&gt;" in text, "output is shown, HTML-escaped"
-    assert '<span style="color:#b00">err-line' in text, "stderr is marked"
+    assert '<div style="color:#b00">err-line' in text, "stderr is marked"
     assert Execution.objects.filter(pk=ref).exists()
     assert admin_client.get("/admin/runwright/execution/add/").status_code == 403
+
+
+
+def _changelist_queries(client: Client, rows: int) -> list[str]:
+    """The SQL of listing ``rows`` executions, each with a 60 KB spec and result, in the admin."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runwright.runners import Status
+
+    logger = ExecutionLogger()
+    marker, big = uuid.uuid4().hex[:10], "x" * 60_000
+    for _ in range(rows):
+        ref = logger.create(RunSpec(["echo", marker], env={"BIG": big}))
+        logger.transition(ref, Status.RUNNING)
+        logger.transition(ref, Status.SUCCESS, {"return_code": 0, "result": {"stdout_tail": big}})
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/runwright/execution/", {"q": marker})
+    assert page.status_code == 200 and page.context_data["cl"].result_count == rows
+    assert page.content.decode().count(f"<td class=\"field-short_command\">echo {marker}</td>") == rows
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_changelist_reads_no_spec_nor_result_and_no_query_per_row(admin_client: Client) -> None:
+    import re
+
+    few, many = _changelist_queries(admin_client, 5), _changelist_queries(admin_client, 50)
+    assert len(few) == len(many), "no query per row"
+    read = {c for sql in many for c in re.findall(r'"runwright_execution"\."(\w+)"', sql.split(" FROM ", 1)[0])}
+    assert "command" in read and not read & {"spec", "sealed_spec", "result"}

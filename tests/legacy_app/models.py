@@ -1,5 +1,7 @@
 """Three shapes of a platform's existing execution model, as found in the wild."""
 
+import uuid
+
 from django.db import models
 
 
@@ -45,6 +47,103 @@ class ScriptTask(models.Model):
 
     status = models.CharField(max_length=20, default="pending")
     logs = models.TextField(blank=True, default="")
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+# The three shapes of the issue, as a platform that had its own ExecutionLogger declares them.
+class CommandExecution(models.Model):
+    """A shell executor's row: stdout/stderr/return_code; the platform says ``completed``."""
+
+    command = models.TextField(default="")
+    status = models.CharField(max_length=20, default="pending", choices=[(s, s) for s in (
+        "pending", "running", "completed", "failed", "cancelled")])
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    stdout = models.TextField(blank=True, default="")
+    stderr = models.TextField(blank=True, default="")
+    return_code = models.IntegerField(null=True, blank=True)
+
+    runwright_fields = {"status_values": {"success": "completed"}}
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+class PlaybookExecution(models.Model):
+    """An Ansible executor's row: logs + error_message, and a ``timeout`` status."""
+
+    playbook = models.CharField(max_length=100, default="site.yml")
+    status = models.CharField(max_length=20, default="pending", choices=[(s, s) for s in (
+        "pending", "running", "completed", "failed", "timeout", "cancelled")])
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    logs = models.TextField(blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+
+    runwright_fields = {"status_values": {"success": "completed"}}
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+class ScriptExecution(models.Model):
+    """A script runner's row: logs only."""
+
+    status = models.CharField(max_length=20, default="pending", choices=[(s, s) for s in (
+        "pending", "running", "success", "failed", "cancelled")])
+    logs = models.TextField(blank=True, default="")
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+class UnmappedExecution(models.Model):
+    """Choices without runwright's ``success`` and no status_values: a warning."""
+
+    status = models.CharField(max_length=20, default="pending", choices=[(s, s) for s in (
+        "pending", "running", "completed", "failed")])
+    logs = models.TextField(blank=True, default="")
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+# Shapes found by a break-it review of issue 11.
+class UUIDExecution(models.Model):
+    """A UUID primary key (SQLite stores it as 32 hex digits, PostgreSQL as a uuid)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=20, default="pending")
+    logs = models.TextField(blank=True, default="")
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+class GroupedChoicesExecution(models.Model):
+    """Status choices in Django's grouped form, and a value of the platform's own (``scheduled``)."""
+
+    status = models.CharField(max_length=20, default="pending", choices=[
+        ("Waiting", [("pending", "Pending"), ("scheduled", "Scheduled")]),
+        ("Active", [("running", "Running")]),
+        ("Done", [("completed", "Completed"), ("failed", "Failed"), ("cancelled", "Cancelled")]),
+    ])
+    logs = models.TextField(blank=True, default="")
+
+    runwright_fields = {"status_values": {"success": "completed"}}
+
+    class Meta:
+        app_label = "legacy_app"
+
+
+class ShortErrorExecution(models.Model):
+    """An ``error_message`` of a bounded length (a CharField) next to ``logs``."""
+
+    status = models.CharField(max_length=20, default="pending")
+    logs = models.TextField(blank=True, default="")
+    error_message = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         app_label = "legacy_app"

@@ -6,38 +6,40 @@ import sys
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
-from integrations.django.models import Execution
-from logging_core import ExecutionLogger
-from runners import RunSpec, Status
+from runwright.integrations.django.models import Execution
+from runwright.logging_core import ExecutionLogger
+from runwright.runners import RunSpec, Status
 from tests.helpers import pids_with, token
+from tests.infra import postgres
 
 PY = sys.executable
 
 
 @pytest.mark.postgres
-def test_dropped_connection_is_retried_and_the_run_still_recorded() -> None:
+@pytest.mark.parametrize("when", ["first output", "last output"])
+def test_dropped_connection_is_retried_and_the_run_still_recorded(when: str) -> None:
+    # At the last output the connection dies with "b" still pending: the final write (output
+    # and status in one transaction) fails, its output is put back and the retry stores it.
     logger = ExecutionLogger()
     spec = RunSpec([PY, "-c", "import time; print('a', flush=True); time.sleep(0.8); print('b')"])
     ref = logger.create(spec)
 
     class Killer:
-        """Terminates the runner thread's database connection once, mid-run."""
+        """Terminates the database connections of the process (the run's writer's among
+        them) once, mid-run."""
 
         done = False
 
-        def on_output(self, execution_id, stream, nbytes):  # type: ignore[no-untyped-def]
-            if not self.done:
-                self.done = True
-                pid = connection.connection.info.backend_pid
-                import psycopg
-                from django.conf import settings
+        seen = 0
 
-                db = settings.DATABASES["default"]
-                with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"],
-                                     autocommit=True) as admin:
-                    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        def on_output(self, execution_id, stream, nbytes):  # type: ignore[no-untyped-def]
+            self.seen += 1
+            if not self.done and (when == "first output" or self.seen == 2):
+                self.done = True
+                with postgres.admin() as admin:
+                    assert postgres.terminate_backends(admin)
 
         def __getattr__(self, name):  # type: ignore[no-untyped-def]
             return lambda *a, **k: None
@@ -45,6 +47,7 @@ def test_dropped_connection_is_retried_and_the_run_still_recorded() -> None:
     logger.observers.append(Killer())
     result = logger.run(spec, ref)
     assert result.ok
+    connections.close_all()  # this thread's connection was terminated too
     row = Execution.objects.get(pk=ref)
     assert row.status == "success"
     assert b"".join(c.data for c in logger.read_log(ref)) == b"a\nb\n"
