@@ -1,152 +1,157 @@
 """The reaper: no execution stays ``running`` after its worker died, and nothing it started
-outlives it.
+outlives it. It never imports a concrete runner: everything goes through the registry.
 
 Run periodically in every worker (and once at worker start):
-- a running execution whose heartbeat is older than the lease is marked ``lost``;
-- one recorded by a worker process on this host that no longer exists is marked ``lost`` at
-  once, without waiting for the lease;
-- processes on this host that belong to an execution no longer running (found by the
-  ``RUNWRIGHT_EXECUTION_ID`` in their environment) are killed, and runwright's containers of
-  such executions are removed.
+- a running execution whose worker is gone (a worker process provably of this machine and
+  pid namespace that no longer runs, or no heartbeat within the lease: see
+  :func:`~runwright.integrations.celery.recovery.gone_reason`) is handled per its runner's ``on_worker_lost``:
+  STOP, or work that is not alive, or a runner that cannot be loaded here -> stopped through
+  ``stop_handle`` and marked ``lost``, saying whether the stop was confirmed; REATTACH with
+  work that ``probe`` says is alive -> left for its redelivered message to take over until
+  ``reattach_window()`` seconds after the lease expired, then stopped and marked lost;
+- every registered runner's ``sweep(is_active)`` removes what crashed workers left
+  (processes, containers, Jobs...) whose execution is no longer active. A runner whose class
+  cannot be loaded is logged and skipped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
-import socket
 import time
 from datetime import timedelta
 from typing import Any
 
-from integrations.celery.worker_logger import worker_logger
-from logging_core.store import split_execution_tag
-from runners.base import RunnerError
-from runners.local import EXECUTION_ID_ENV
-from runners.status import Status
+from runwright.integrations.celery.recovery import (
+    can_reattach,
+    gone_reason,
+    local_workers_gone,
+    reattach_window,
+    runner_class,
+    stop_and_mark_lost,
+)
+from runwright.integrations.celery.worker_logger import worker_logger, worker_name
+from runwright.logging_core.store import split_execution_tag
+from runwright.runners import RunnerError, Status
+from runwright.runners.process_identity import local_marker
+from runwright.runners.registry import available_runners
 
 log = logging.getLogger("runwright.reaper")
 
+#: The grace period of a run whose stored spec does not say (RunSpec's default).
+DEFAULT_GRACE = 10.0
 
-def reap_once(lease: float | None = None) -> dict[str, list[Any]]:
-    """One pass; returns what it did (for logs and tests)."""
+
+def reap_once(lease: float | None = None) -> dict[str, Any]:
+    """One pass; returns what it did (for logs and tests): ``lost`` (execution ids marked lost),
+    ``waiting`` (ids left for a re-attach) and ``swept`` (runner name -> what its sweep removed)."""
     from django.utils import timezone
 
-    from integrations.celery.app import lease_seconds
-    from integrations.celery.groups import advance_group
-    from integrations.django.models import Execution
+    from runwright.integrations.celery.app import lease_seconds
+    from runwright.integrations.django.models import Execution
 
     logger = worker_logger()
     lease = lease_seconds() if lease is None else lease
     now = timezone.now()
-    host = socket.gethostname()
     running = Execution.objects.filter(status=Status.RUNNING.value).exclude(runner="group")
-    reasons: dict[int, str] = {}
-    for row in running.filter(heartbeat_at__lt=now - timedelta(seconds=lease)).values("id", "worker", "heartbeat_at"):
-        reasons[row["id"]] = (f"worker {row['worker'] or '?'} sent no heartbeat since {row['heartbeat_at']:%Y-%m-%d %H:%M:%S} "
-                              f"(lease {lease:g}s)")
-    for row in running.filter(worker__startswith=f"{host}:").values("id", "worker"):
-        pid = row["worker"].rsplit(":", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            reasons.setdefault(row["id"], f"worker {row['worker']} is gone (process {pid} no longer exists)")
-    lost = []
-    for ref, why in reasons.items():
-        if logger.transition(ref, Status.LOST, {"completed_at": now, "error_message": f"lost: {why}"}, "reaper"):
+    stale = set(running.filter(heartbeat_at__lt=now - timedelta(seconds=lease)).values_list("id", flat=True))
+    marker = local_marker()
+    if marker is not None:  # workers of this boot and pid namespace: their processes decide at once
+        stale.update(local_workers_gone(running.filter(worker__contains=marker).values_list("id", "worker")))
+    lost, waiting = [], []
+    me, window = worker_name(), reattach_window()
+    for ref in sorted(stale):
+        view = logger.get(ref)
+        why = gone_reason(view, lease, now) if view.status == Status.RUNNING else None
+        if why is None:
+            continue
+        cls = runner_class(view.runner)
+        if can_reattach(cls, view):
+            since = view.heartbeat_at or view.started_at or now
+            if now < since + timedelta(seconds=lease + window):
+                waiting.append(ref)
+                continue
+            why += f"; its work is alive but no worker re-attached within {window:g}s"
+        spec = Execution.objects.filter(pk=ref).values_list("spec", flat=True).first() or {}
+        grace = float(spec.get("grace_period") or DEFAULT_GRACE)
+        if stop_and_mark_lost(logger, view, why, cls, me, grace, source="reaper"):
             lost.append(ref)
-            parent = Execution.objects.filter(pk=ref).values_list("parent_id", flat=True).first()
-            if parent:
-                advance_group(parent)
-    return {"lost": lost, "killed": kill_orphans(), "containers": _sweep_containers()}
+    from runwright.integrations.celery.groups import check_groups
+
+    return {"lost": lost, "waiting": waiting, "swept": sweep_all(), **check_groups(),
+            "queued_too_long": queued_too_long()}
 
 
-def kill_orphans() -> list[int]:
-    """Kill processes on this host whose execution (in this worker's database) is no longer
-    running; returns their pids."""
-    from integrations.django.models import Execution
+def queued_too_long() -> list[int]:
+    """Submitted runs (not group children, whose messages :func:`check_groups` sends again)
+    still pending :func:`queued_lease` seconds after their message was sent: no worker took
+    them, so their message may be lost (a broker restarted without persistence, a queue
+    purged) or no worker serves their queue. Their spec travelled only in that message, so
+    they cannot be sent again: each is reported, as a warning and in the pass's result."""
+    from django.utils import timezone
 
-    marker = f"{EXECUTION_ID_ENV}=".encode()
+    from runwright.integrations.celery.groups import queued_lease
+    from runwright.integrations.django.models import Execution
+
+    lease = queued_lease()
+    ids = list(Execution.objects.filter(
+        status=Status.PENDING.value, parent__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=lease),
+    ).exclude(task_id="").order_by("id").values_list("id", flat=True))
+    for ref in ids:
+        log.warning("execution %s: queued more than %gs ago and not taken by any worker: its message may be "
+                    "lost, or no worker serves its queue (cancel it, or submit it again)", ref, lease)
+    return ids
+
+
+def sweep_all() -> dict[str, list[str]]:
+    """Every registered runner's ``sweep``, judging owners by this worker's store: a tag of
+    another store (another deployment on this host) is always active, never touched."""
+    from runwright.integrations.django.models import Execution
+
     own_key = worker_logger().store.key
-    found: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+
+    def is_active(tag: str) -> bool:
+        key, ref = split_execution_tag(tag)
+        if key != own_key or not ref.isdigit():
+            return True  # not ours: leave it
+        row = Execution.objects.filter(pk=int(ref)).values_list("status", "spec").first()
+        if row is None:
+            return False
+        status, spec = row
+        # A run that asked to keep what it started in the background (the local runner's
+        # keep_background) owns those processes after its end: they were left on purpose.
+        kept = bool(((spec or {}).get("options") or {}).get("keep_background"))
+        return status in (Status.PENDING.value, Status.RUNNING.value) or kept
+
+    swept: dict[str, list[str]] = {}
+    for name in available_runners():
+        cls = runner_class(name)
+        if cls is None:
             continue
         try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                env = fh.read()
-        except OSError:
+            removed = list(cls.sweep(is_active))
+        except RunnerError as exc:  # its backend is not reachable from here (no engine, no cluster)
+            log.debug("sweep of runner %r skipped: %s", name, exc)
             continue
-        start = env.find(marker)
-        if start < 0 or (start > 0 and env[start - 1] != 0):
+        except Exception:
+            log.exception("sweep of runner %r failed", name)
             continue
-        key, ref = split_execution_tag(env[start + len(marker):].split(b"\0", 1)[0].decode(errors="replace"))
-        if key == own_key and ref.isdigit():  # another deployment's processes are not ours to judge
-            found.setdefault(int(ref), []).append(int(entry))
-    if not found:
-        return []
-    active = set(Execution.objects.filter(pk__in=found, status=Status.RUNNING.value).values_list("id", flat=True))
-    killed = []
-    for ref, pids in found.items():
-        if ref in active:
-            continue
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-        log.warning("killed %d process(es) left by execution %s", len(pids), ref)
-    return killed
-
-
-def _sweep_containers() -> list[str]:
-    if not os.path.exists("/var/run/docker.sock") and not os.environ.get("DOCKER_HOST"):
-        return []
-    try:
-        from integrations.django.models import Execution
-        from runners.docker_engine import sweep_containers
-
-        own_key = worker_logger().store.key
-
-        def active(owner: str) -> bool:
-            key, ref = split_execution_tag(owner)
-            if key != own_key or not ref.isdigit():
-                return True  # not ours: leave it
-            return Execution.objects.filter(pk=int(ref), status__in=("pending", "running")).exists()
-
-        return sweep_containers(active)
-    except RunnerError as exc:  # no reachable engine here is not the reaper's problem
-        log.debug("container sweep skipped: %s", exc)
-        return []
-    except Exception:
-        log.exception("container sweep failed")
-        return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purpose
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+        if removed:
+            log.warning("sweep of runner %r removed what crashed runs left: %s", name, removed)
+            swept[name] = removed
+    return swept
 
 
 def reaper_loop() -> None:
     """In the worker's main process: a pass at start, then every third of the lease."""
     from django.db import connections
 
-    from integrations.celery.app import lease_seconds
+    from runwright.integrations.celery.app import lease_seconds
 
     interval = max(0.5, min(30.0, lease_seconds() / 3))
     while True:
         try:
             done = reap_once()
-            if any(done.values()):
+            if done["lost"] or done["swept"]:
                 log.warning("reaper: %s", done)
         except Exception:
             log.exception("reaper pass failed")
@@ -154,4 +159,4 @@ def reaper_loop() -> None:
         time.sleep(interval)
 
 
-__all__ = ["kill_orphans", "reap_once", "reaper_loop"]
+__all__ = ["reap_once", "reaper_loop", "sweep_all"]

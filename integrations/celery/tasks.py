@@ -1,106 +1,116 @@
-"""The task that runs one execution, and the worker's signal handlers."""
+"""runwright's Celery task (``runwright.run``), registered on whichever app the worker runs.
+
+It is a ``shared_task``: a project's worker gets it by autodiscovery
+(``runwright.integrations.django`` in INSTALLED_APPS) or by
+``runwright.integrations.celery.install(app)``; ``runwright worker`` gets it on runwright's
+own app. Nothing here changes how other tasks run: the only Celery signal receivers are a
+revoke hook that acts on runwright's own task ids and the reaper started with the worker.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from typing import Any
 
-from celery import signals
+from celery import shared_task, signals
 
-from integrations.celery.app import get_app
-from integrations.celery.worker_logger import worker_logger, worker_name
-from integrations.django import setup
-from runners.cancel import CancelToken
-from runners.spec import RunSpec, SpecError
-from runners.status import Status
+from runwright.integrations.celery.recovery import run_or_take_over
+from runwright.integrations.celery.stops import celery_stops, task_limits, task_started
+from runwright.integrations.celery.worker_logger import worker_logger, worker_name
+from runwright.integrations.django import setup
+from runwright.runners.cancel import CancelToken
+from runwright.runners.environment import use_worker_policy
+from runwright.runners.spec import RunSpec, SpecError
+from runwright.runners.status import Status
 
-app = get_app()
 log = logging.getLogger("runwright.celery")
-#: Cancel tokens of the runs this process is executing, and when each started.
-_running: dict[int, tuple[CancelToken, float]] = {}
+
+TASK_NAME = "runwright.run"
+#: The message is acknowledged when the run is over and handed back if the worker dies; the
+#: executions table is the result store.
+TASK_OPTIONS: dict[str, Any] = dict(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True,
+                                    ignore_result=True, track_started=False)
 
 
-@app.task(name="runwright.run")
-def run_execution(execution_id: int, spec: dict[str, Any], siblings: dict[str, Any] | None = None) -> str:
+@shared_task(**TASK_OPTIONS)
+def run_execution(self: Any, execution_id: int, spec: dict[str, Any] | None = None,
+                  siblings: dict[str, Any] | None = None) -> str:
     """Run execution ``execution_id``. Idempotent: the execution is claimed with a
     conditional pending -> running update, so a redelivered or duplicated message (a worker
-    died, the broker restarted) never runs the command twice."""
+    died, the broker restarted) never runs the command twice.
+
+    ``spec`` is the unmasked spec; ``None`` for a group's child, whose spec is stored sealed
+    on its row. ``siblings`` is a marker (any dict) that the run belongs to a group."""
+    started = task_started() or time.monotonic()
     setup()
+    use_worker_policy()  # commands start from the environment allow-list (runners/environment.py)
     logger = worker_logger()
+    group_child = spec is None or siblings is not None
     try:
-        run_spec = RunSpec.from_dict(spec)
-    except SpecError as exc:
-        logger.transition(execution_id, Status.ERROR, {"error_message": f"invalid spec: {exc}"}, "worker")
-        _advance_parent(execution_id, siblings)
+        try:
+            run_spec = _load_spec(execution_id, spec)
+        except SpecError as exc:
+            logger.transition(execution_id, Status.ERROR, {"error_message": f"invalid spec: {exc}"}, "worker")
+            return str(Status.ERROR)
+        cancel = CancelToken()
+        with celery_stops(cancel, task_limits(self.request, self.app), started):
+            result = run_or_take_over(logger, execution_id, run_spec, cancel, worker_name())  # see recovery.py
+        return str(result.status)
+    except Exception as exc:
+        # Whatever went wrong, the row says so (a terminal state is never overwritten).
+        log.exception("execution %s: the run raised", execution_id)
+        logger.transition(execution_id, Status.ERROR,
+                          {"error_message": f"internal error: {type(exc).__name__}: {exc}"}, "worker")
         return str(Status.ERROR)
-    cancel = CancelToken()
-    _running[execution_id] = (cancel, time.monotonic())
-    try:
-        result = logger.run(run_spec, execution_id, cancel=cancel, worker=worker_name())
     finally:
-        _running.pop(execution_id, None)
-    _advance_parent(execution_id, siblings)
-    return str(result.status)
+        if group_child:
+            _advance_parent(execution_id)
 
 
-def _advance_parent(execution_id: int, siblings: dict[str, Any] | None) -> None:
-    if siblings is None:  # only a group's children carry their siblings
-        return
-    from integrations.celery.groups import advance_group
-    from integrations.django.models import Execution
+def _load_spec(execution_id: int, spec: dict[str, Any] | None) -> RunSpec:
+    if spec is not None:
+        return RunSpec.from_dict(spec)
+    from runwright.integrations.celery.sealed import open_spec
 
-    parent = Execution.objects.filter(pk=execution_id).values_list("parent_id", flat=True).first()
-    if parent:
-        advance_group(parent, siblings)
+    return open_spec(execution_id)
+
+
+def _advance_parent(execution_id: int) -> None:
+    from runwright.integrations.celery.groups import advance_group
+    from runwright.integrations.django.models import Execution
+
+    try:
+        parent = Execution.objects.filter(pk=execution_id).values_list("parent_id", flat=True).first()
+        if parent:
+            # The run is over: its sealed spec (secrets, encrypted) is never needed again.
+            Execution.objects.filter(pk=execution_id).exclude(sealed_spec="").update(sealed_spec="")
+            advance_group(parent)
+    except Exception:  # the reaper's group pass advances it later; never lose the run's result
+        log.exception("could not advance the group of execution %s", execution_id)
 
 
 def execution_of(task_id: str | None) -> int | None:
     if not (task_id and task_id.startswith("runwright-")):
         return None
-    from integrations.django.models import Execution
+    from runwright.integrations.django.models import Execution
 
     return Execution.objects.filter(task_id=task_id).values_list("id", flat=True).first()
 
 
-@signals.task_prerun.connect
-def _stop_gracefully_on_signals(**_: Any) -> None:
-    """The pool process running a task gets SIGTERM on revoke(terminate=True) and when
-    Celery's hard time limit is reached (then SIGKILL 0.1 s later), SIGUSR1 at the soft limit.
-    Stop the run through its cancel token, so its whole process tree goes and the status says
-    why; should SIGKILL win the race, the reaper marks the run lost. Installed per task, after
-    billiard's own handlers."""
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        if not _running:
-            raise SystemExit(0)
-        limit = app.conf.task_time_limit
-        for token, started in list(_running.values()):
-            if limit and time.monotonic() - started >= limit - 0.5:
-                token.cancel(f"Celery's hard time limit of {limit:g}s was reached", timed_out=True)
-            else:
-                token.cancel("revoked (terminate)")
-
-    def on_soft_limit(signum: int, frame: Any) -> None:
-        # Celery's soft time limit (SIGUSR1) would raise inside the run; stop it instead.
-        limit = app.conf.task_soft_time_limit
-        for token, _ in list(_running.values()):
-            token.cancel(f"Celery's soft time limit of {limit:g}s was reached", timed_out=True)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGUSR1, on_soft_limit)
-
-
 @signals.task_revoked.connect
 def _on_revoked(request: Any = None, terminated: bool = False, **_: Any) -> None:
-    """A revoked task: the execution is cancelled (pending) or asked to stop (running)."""
+    """A revoked runwright task: the execution is cancelled (pending) or asked to stop
+    (running). Other tasks' revokes are not looked at."""
+    task_id = getattr(request, "id", None)
+    if not (task_id and str(task_id).startswith("runwright-")):
+        return
     setup()
-    ref = execution_of(getattr(request, "id", None))
+    ref = execution_of(task_id)
     if ref is None:
         return
-    from integrations.celery.control import cancel
+    from runwright.integrations.celery.control import cancel
 
     try:
         cancel(ref, "revoked")
@@ -109,8 +119,12 @@ def _on_revoked(request: Any = None, terminated: bool = False, **_: Any) -> None
 
 
 @signals.worker_ready.connect
-def _start_reaper(**_: Any) -> None:
-    from integrations.celery.reaper import reaper_loop
+def _start_reaper(sender: Any = None, **_: Any) -> None:
+    """The reaper runs in every worker that can run runwright's task."""
+    app = getattr(sender, "app", None)
+    if app is not None and TASK_NAME not in app.tasks:
+        return
+    from runwright.integrations.celery.reaper import reaper_loop
 
     setup()
     threading.Thread(target=reaper_loop, name="runwright-reaper", daemon=True).start()

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from functools import cache
 
-from logging_core import ExecutionLogger
+from runwright.logging_core import ExecutionLogger
+from runwright.runners.process_identity import ProcessIdentity
 
 
 @cache
 def worker_logger() -> ExecutionLogger:
-    from integrations.celery.app import heartbeat_interval
+    from runwright.integrations.celery.app import heartbeat_interval
+    from runwright.integrations.settings import env_seconds
 
     return ExecutionLogger(
         heartbeat_interval=heartbeat_interval(),
-        cancel_poll_interval=float(os.environ.get("RUNWRIGHT_CANCEL_POLL", "0.5")),
+        cancel_poll_interval=env_seconds("RUNWRIGHT_CANCEL_POLL", 0.5),
+        flush_interval=env_seconds("RUNWRIGHT_FLUSH_INTERVAL", 0.2),
     )
 
 
 def worker_name() -> str:
-    """host:pid of the process running the task: the reaper checks it on this host."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The identity of the process running the task (``host:boot_id:pid_ns:start_time:pid``,
+    :class:`~runwright.runners.process_identity.ProcessIdentity`): a reaper in the same boot
+    and pid namespace checks its process, any other judges it by its lease."""
+    return str(ProcessIdentity.of())

@@ -31,7 +31,7 @@ def use_broker() -> Iterator[Callable[[str], dict[str, str]]]:
 
     def apply(broker: str) -> dict[str, str]:
         os.environ.update(broker_env(broker))
-        from integrations.celery.worker_logger import worker_logger
+        from runwright.integrations.celery.worker_logger import worker_logger
 
         worker_logger.cache_clear()
         return dict(os.environ)
@@ -50,9 +50,10 @@ def redis_env(use_broker) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def workers() -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(env: dict[str, str], concurrency: int = 2, queues: str | None = None) -> Worker:
+    def start(env: dict[str, str], concurrency: int = 2, queues: str | None = None,
+              hostname: str | None = None, prefix: list[str] | None = None) -> Worker:
         try:
-            w = Worker(env, concurrency, queues)
+            w = Worker(env, concurrency, queues, hostname, prefix)
         except InfraError as exc:
             pytest.fail(str(exc), pytrace=False)
         started.append(w)
@@ -65,7 +66,7 @@ def workers() -> Iterator[Callable[..., Worker]]:
 
 def wait_for(ids: Iterable[int], done: Callable[[str], bool], timeout: float = 60) -> dict[int, str]:
     """Poll the executions table until every id's status satisfies ``done``."""
-    from integrations.django.models import Execution
+    from runwright.integrations.django.models import Execution
 
     ids = list(ids)
     deadline = time.monotonic() + timeout

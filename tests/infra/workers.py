@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,22 +20,29 @@ RUNWRIGHT = str(Path(sys.executable).parent / "runwright")
 
 
 class Worker:
-    """`runwright worker` in its own session, its log in a file."""
+    """`runwright worker` in its own session, its log in a file; ``prefix`` runs it through
+    another command (``nsenter ...`` for a pid namespace of its own, see namespaces.py)."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2, queues: str | None = None) -> None:
+    def __init__(self, env: dict[str, str], concurrency: int = 2, queues: str | None = None,
+                 hostname: str | None = None, prefix: list[str] | None = None) -> None:
         self.log = Path(tempfile.mkstemp(prefix="rw-worker-", suffix=".log")[1])
-        args = [RUNWRIGHT, "worker", f"--concurrency={concurrency}", "--loglevel=info"]
+        args = [*(prefix or []), RUNWRIGHT, "worker", f"--concurrency={concurrency}", "--loglevel=info"]
         if queues:
             args.append(f"--queues={queues}")
+        if hostname is not None:
+            args.append(f"--hostname={hostname}")
+        self.prefixed = bool(prefix)
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(args, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
-        while b" ready." not in self.log.read_bytes():
+        while (ready := re.search(rb"\] (\S+) ready\.", self.log.read_bytes())) is None:
             if self.proc.poll() is not None:
                 raise InfraError(f"worker exited with {self.proc.returncode}:\n{self.text()[-3000:]}")
             if time.monotonic() > deadline:
                 raise InfraError(f"worker not ready in 60 s:\n{self.text()[-3000:]}")
             time.sleep(0.1)
+        #: The Celery node name the worker took (`celery inspect -d NODE`).
+        self.node = ready.group(1).decode()
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -49,14 +58,35 @@ class Worker:
         self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.prefixed and self.proc.poll() is None:  # SIGTERM to the worker itself, not to nsenter
+            for child in children(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
+        stop_worker(self.proc)
         self.log.unlink(missing_ok=True)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a worker started in a session of its own as Celery's documentation does
+    (systemd's KillMode=mixed): SIGTERM to the main process only, which stops its pool; a
+    SIGTERM sent to the pool processes too can leave billiard's parent waiting for a queue lock
+    a killed child held. Whatever is left after that is killed."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 class PersistentRedis:
