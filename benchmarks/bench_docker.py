@@ -23,9 +23,9 @@ size, image, case = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 cmd = ["head", "-c", str(size), "/dev/zero"]
 t0 = time.perf_counter()
 if case == "runwright":
-    from runners import RunSpec
-    from runners.docker_container import DockerRunner
-    from runners.events import NullReporter
+    from runwright.runners import RunSpec
+    from runwright.runners.docker_container import DockerRunner
+    from runwright.runners.events import NullReporter
     r = DockerRunner().run(RunSpec(cmd, runner="docker", options={"image": image}), NullReporter())
     n = r.stdout_bytes
 else:
@@ -53,9 +53,9 @@ def main() -> None:
 
     import docker
 
-    from runners import RunSpec
-    from runners.docker_container import DockerRunner
-    from runners.events import NullReporter
+    from runwright.runners import RunSpec
+    from runwright.runners.docker_container import DockerRunner
+    from runwright.runners.events import NullReporter
 
     client = docker.from_env()
     runner, spec, sink = DockerRunner(), RunSpec(["true"], runner="docker", options={"image": image}), NullReporter()

@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import time
 
 from benchmarks.common import in_child, table, timed_rounds
-from runners import RunSpec
-from runners.events import NullReporter
-from runners.local import LocalRunner
+from runwright.runners import RunSpec
+from runwright.runners.events import NullReporter
+from runwright.runners.local import LocalRunner
 
 THROUGHPUT = r"""
 import json, os, resource, subprocess, time
@@ -22,9 +23,9 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 case = {case!r}
 if case == "runwright":
-    from runners import RunSpec
-    from runners.events import NullReporter
-    from runners.local import LocalRunner
+    from runwright.runners import RunSpec
+    from runwright.runners.events import NullReporter
+    from runwright.runners.local import LocalRunner
     r = LocalRunner().run(RunSpec(cmd), NullReporter()); n = r.stdout_bytes
 elif case == "loop":
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=0); n = 0
@@ -57,10 +58,18 @@ def main() -> None:
         },
         args.runs,
     )
-    base = per_run["subprocess.run(capture_output=True)"]
+    cpu = timed_rounds(
+        {
+            "subprocess.run(capture_output=True)": lambda: subprocess.run(["true"], capture_output=True),
+            "LocalRunner.run": lambda: runner.run(spec, sink),
+        },
+        args.runs, clock=time.process_time,
+    )
+    base, cpu_base = per_run["subprocess.run(capture_output=True)"], cpu["subprocess.run(capture_output=True)"]
     print(f"## Per-run overhead: `true`, {args.runs} runs each, interleaved\n")
-    print(table(["case", "ms per run", "ratio"],
-                [[k, f"{v * 1000:.2f}", f"{v / base:.2f}x"] for k, v in per_run.items()]))
+    print(table(["case", "ms per run", "ratio", "CPU of the caller, µs per run", "ratio"],
+                [[k, f"{v * 1000:.2f}", f"{v / base:.2f}x", f"{cpu[k] * 1e6:.0f}", f"{cpu[k] / cpu_base:.2f}x"]
+                 for k, v in per_run.items()]))
 
     size = int(args.gib * (1 << 30))
     cases = {"loop": "plain loop, 64 KiB os.read", "runwright": "LocalRunner -> discarding sink",

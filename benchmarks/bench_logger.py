@@ -32,11 +32,11 @@ def ingest_case(lines: int) -> None:
     import threading
     import time
 
-    from integrations.django import setup
+    from runwright.integrations.django import setup
 
     setup()
-    from logging_core import ExecutionLogger
-    from runners import RunSpec
+    from runwright.logging_core import ExecutionLogger
+    from runwright.runners import RunSpec
 
     logger = ExecutionLogger(structured_log=False, metrics=False)
     spec = RunSpec([sys.executable, "-c", GENERATOR.format(lines=lines)])
@@ -96,13 +96,13 @@ def child(case: str, lines: int, env: dict[str, str]) -> dict[str, float]:
 
 
 def recording_overhead(runs: int) -> dict[str, float]:
-    from integrations.django import setup
+    from runwright.integrations.django import setup
 
     setup()
-    from logging_core import ExecutionLogger
-    from runners import RunSpec
-    from runners.events import NullReporter
-    from runners.local import LocalRunner
+    from runwright.logging_core import ExecutionLogger
+    from runwright.runners import RunSpec
+    from runwright.runners.events import NullReporter
+    from runwright.runners.local import LocalRunner
 
     logger = ExecutionLogger(structured_log=False, metrics=False)
     spec, runner, sink = RunSpec(["true"]), LocalRunner(), NullReporter()
@@ -112,7 +112,7 @@ def recording_overhead(runs: int) -> dict[str, float]:
 
 def cli_overhead(env: dict[str, str]) -> dict[str, float]:
     bin_dir = os.path.dirname(sys.executable)
-    plain = [sys.executable, "-c", "from runners import RunSpec, run; run(RunSpec(['true']))"]
+    plain = [sys.executable, "-c", "from runwright.runners import RunSpec, run; run(RunSpec(['true']))"]
     recorded = [os.path.join(bin_dir, "runwright"), "run", "--", "true"]
     cases = {"python: LocalRunner().run(true)": plain, "runwright run -- true (recorded in SQLite)": recorded}
     return timed_rounds({k: (lambda c=c: subprocess.run(c, env=env, check=True, capture_output=True))
