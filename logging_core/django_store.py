@@ -323,6 +323,18 @@ class DjangoStore(Store):
         code = getattr(exc.__cause__, "sqlstate", None)
         return code is None or str(code).startswith("08") or code in {"57P01", "57P02", "57P03", "53300"}
 
+    def is_full(self, exc: BaseException) -> bool:
+        """SQLite's ``SQLITE_FULL`` ("database or disk is full"), PostgreSQL's ``53100``
+        (disk_full; "could not extend file" carries it), or ``ENOSPC`` anywhere in the chain."""
+        from django.db import OperationalError
+
+        if isinstance(exc, OperationalError):
+            if "database or disk is full" in str(exc).lower():
+                return True
+            if getattr(exc.__cause__, "sqlstate", None) == "53100":
+                return True
+        return super().is_full(exc)
+
     def reset_connection(self) -> None:
         from django.db import connection
 

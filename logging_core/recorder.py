@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from runwright.logging_core.spool import OutputSpool
 from runwright.logging_core.storage_limit import fit, marker
 from runwright.logging_core.store import Event, ExecutionView, Store, as_line
-from runwright.logging_core.writer import EVENT_BATCH, RETRY_DELAYS, Batch, on_writer_thread, writer_for
+from runwright.logging_core.writer import EVENT_BATCH, RETRY_DELAYS, Batch, on_writer_thread, store_is_full, writer_for
+from runwright.runners.base import RecordingStopped
 from runwright.runners.cancel import CancelToken
 from runwright.runners.events import Stream
 from runwright.runners.result import RunResult
@@ -79,6 +80,8 @@ class ExecutionRecorder:
         self.limit = logger.max_stored_bytes
         self.writer = writer_for(store)
         self._lock = threading.Lock()
+        #: Signalled when the writer stored output or stopped the run (see _wait_for_room).
+        self._room = threading.Condition(self._lock)
         #: What the writer has not stored yet: output, events, row updates (each with the
         #: log offset it comes after), and the batch it is writing (see writer.Batch).
         self._spool = OutputSpool(chunk_bytes=logger.flush_bytes)
@@ -230,7 +233,10 @@ class ExecutionRecorder:
         def final(output_error: BaseException | None) -> None:
             result.error = error
             if output_error is not None:
-                note = f"output not fully stored: {type(output_error).__name__}"
+                # The type alone: a driver's message may quote the statement and its data.
+                why = "the database has no room left" if store_is_full(self.store, output_error) else \
+                    type(output_error).__name__
+                note = f"output not fully stored: {why}"
                 result.error = f"{error}; {note}" if error else note
             if tries[0] and self._final_already_stored(result.status, ended):
                 return  # an earlier try committed; its answer was lost with the connection
@@ -252,6 +258,8 @@ class ExecutionRecorder:
             except Exception:
                 log.exception("execution %s: could not delete the secrets it learned", self.ref)
         if outcome[1] is not None:
+            if self.write_failed and self.stopped_because:  # the writer stopped the run for it
+                raise RecordingStopped(self.stopped_because) from outcome[1]
             raise outcome[1]
 
     def _final_already_stored(self, status: Status, ended: datetime) -> bool:
@@ -264,6 +272,8 @@ class ExecutionRecorder:
         with ``reason``."""
         self.stopped_because = self.redactor.text(reason)
         log.error("execution %s: stopped: %s", self.ref, self.stopped_because)
+        with self._room:
+            self._room.notify_all()
         if self.cancel is not None:
             self.cancel.cancel(self.stopped_because)
 
@@ -318,17 +328,33 @@ class ExecutionRecorder:
 
     # -- output ----------------------------------------------------------------------------
     def output(self, stream: Stream, data: bytes) -> None:
-        """Hand ``data`` (already masked) to the writer; never waits on the database."""
+        """Hand ``data`` (already masked) to the writer. Waits only when the spool's disk is
+        nearly full (``OutputSpool.held_back``): then until the writer has stored enough."""
         self._raise_pending_error()
         self.logger._notify("on_output", self.ref, stream, len(data))
         with self._lock:  # safe when output arrives from several threads
+            if self.write_failed:  # nothing more can be stored; the run is being stopped
+                self.dropped += len(data)
+                return
             data, cut = fit(data, self.limit - self.offset)
             self.dropped += cut
             if data:
                 self._add(stream, data)
             due = self._spool.pending >= self.logger.flush_bytes
+            held = self._spool.held_back
         if due:
             self.writer.wake()
+        if held:
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """The spool could not spill: wait, with memory bounded, until the writer stored enough
+        or the run is stopped (writes that keep failing, an outage past its window, a cancel).
+        The timed wait only re-checks a cancel, which signals no condition of ours."""
+        with self._room:
+            while (self._spool.held_back and not self.stopped_because and not self.write_failed
+                   and not (self.cancel is not None and self.cancel.cancelled)):
+                self._room.wait(0.5)
 
     def event(self, kind: str, data: Mapping[str, Any]) -> None:
         """Number the event and store it with the next output batch (within the flush
@@ -400,6 +426,8 @@ class ExecutionRecorder:
     def _raise_pending_error(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
+            if self.stopped_because:  # the writer said why: that is the run's error
+                raise RecordingStopped(self.stopped_because) from error
             raise error
 
 

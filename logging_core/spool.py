@@ -8,6 +8,11 @@ file is an unlinked temporary file (``tempfile.TemporaryFile``, mode 0600) in
 when the run ends or the process dies. It is emptied (truncated) each time all it held is
 stored, so it holds at most what is pending, itself bounded by the run's storage limit.
 
+The file never takes a disk's last ``reserve_bytes`` (the database often lives on the same
+disk and needs that room to store what is spooled): a spill that would, or that fails, leaves
+the bytes in memory and ``held_back`` true, and the recorder makes the run wait for the writer
+to store them (backpressure: the process being read waits on its pipe).
+
 Not thread-safe: its owner (the recorder) holds its lock around every call. The writer reads
 from the front (``peek``) and drops what it stored only once it is committed (``consume``),
 while the runner appends at the back.
@@ -15,6 +20,7 @@ while the runner appends at the back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections import deque
@@ -26,6 +32,8 @@ from runwright.logging_core.store import MAX_CHUNK, Chunk
 
 #: Pending output a run keeps in memory before older bytes go to its spool file.
 DEFAULT_MEMORY_BYTES = 512 * 1024
+#: Free room on its disk that the spool file leaves to others (the database).
+DEFAULT_RESERVE_BYTES = 64 << 20
 
 
 @dataclass(slots=True)
@@ -51,8 +59,9 @@ class _Segment:
 
 class OutputSpool:
     def __init__(self, memory_bytes: int = DEFAULT_MEMORY_BYTES, directory: str | None = None,
-                 chunk_bytes: int = MAX_CHUNK) -> None:
+                 chunk_bytes: int = MAX_CHUNK, reserve_bytes: int = DEFAULT_RESERVE_BYTES) -> None:
         self.memory_bytes = memory_bytes
+        self.reserve_bytes = reserve_bytes
         #: Appends of one stream are joined into chunks up to this size (a stored row each).
         self.chunk_bytes = min(max(chunk_bytes, 1), MAX_CHUNK)
         self.directory = directory
@@ -73,6 +82,11 @@ class OutputSpool:
     def __bool__(self) -> bool:
         return self.pending > 0
 
+    @property
+    def held_back(self) -> bool:
+        """More than ``memory_bytes`` in memory: the file had no room for it."""
+        return self._in_memory > self.memory_bytes
+
     def add(self, stream: str, data: bytes, offset: int) -> None:
         """Append ``data`` of ``stream`` at ``offset`` (right after what is pending)."""
         last = self._memory[-1] if self._memory else None
@@ -83,8 +97,8 @@ class OutputSpool:
             for i in range(0, len(data), MAX_CHUNK):
                 self._memory.append(_Piece(stream, bytearray(data[i : i + MAX_CHUNK]), offset + i, now))
         self._in_memory += len(data)
-        while self._in_memory > self.memory_bytes and self._memory:
-            self._spill(self._memory.popleft())
+        while self._in_memory > self.memory_bytes and self._memory and self._spill(self._memory[0]):
+            self._memory.popleft()
 
     def peek(self, max_bytes: int, end: int | None = None) -> list[Chunk]:
         """The oldest pending chunks, about ``max_bytes`` of them (whole chunks, at least one),
@@ -151,12 +165,25 @@ class OutputSpool:
             self._file = None
             self._end_of_file = 0
 
-    def _spill(self, piece: _Piece) -> None:
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(dir=self._directory())  # noqa: SIM115 - open for the run's life, closed by close()
-        self._file.seek(self._end_of_file)
-        self._file.write(piece.data)
+    def _spill(self, piece: _Piece) -> bool:
+        """Write ``piece`` (the oldest in memory) at the file's end; False, with nothing
+        changed, when its disk has no room for it beyond ``reserve_bytes`` or the write fails."""
         length = len(piece.data)
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(dir=self._directory())  # noqa: SIM115 - open for the run's life, closed by close()
+            disk = os.fstatvfs(self._file.fileno())
+            if disk.f_bavail * disk.f_frsize - length < self.reserve_bytes:
+                return False
+            self._file.seek(self._end_of_file)
+            self._file.write(piece.data)
+            self._file.flush()  # a full disk is found now, not at a later seek or read
+        except OSError:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.seek(self._end_of_file)
+                    self._file.truncate()
+            return False
         last = self._segments[-1] if self._segments else None
         if last is not None and last.stream == piece.stream and last.offset + last.length == piece.offset \
                 and last.position + last.length == self._end_of_file and last.length + length <= self.chunk_bytes:
@@ -167,6 +194,7 @@ class OutputSpool:
         self._in_file += length
         self._in_memory -= length
         self.spilled += length
+        return True
 
     def _directory(self) -> str | None:
         if self.directory is not None:

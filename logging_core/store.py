@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import errno
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -310,6 +311,13 @@ class Store(ABC):
         window (see ``runwright.logging_core.writer``); other transient errors briefly."""
         return isinstance(exc, self.transient_errors)
 
+    def is_full(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the database has no room left (a full disk). The writer then
+        stores a run's pending output in smaller and smaller writes, so that what fits is kept
+        (see ``runwright.logging_core.writer``). The default looks for ``ENOSPC`` in the
+        exception's chain."""
+        return any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in _chain(exc))
+
     # -- secrets a runner learned mid-run (kept for a worker that re-attaches) -------------
     def keep_secret(self, ref: Any, value: str) -> None:
         """Keep ``value`` (in clear: a secret the run's runner learned mid-run) for as long as
@@ -334,6 +342,18 @@ class Store(ABC):
 
     def log_ref(self, ref: Any) -> str:
         return f"runwright:execution/{ref}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes and contexts, each once."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is not None and all(e is not s for s in seen):
+            seen.append(e)
+            todo += [e.__cause__, e.__context__]
+    return seen
 
 
 class NotFound(LookupError):

@@ -81,6 +81,8 @@ EVENT_BATCH = 500
 #: Output of one run in one write, and of all runs in one transaction.
 BATCH_BYTES = 1 << 20
 CYCLE_BYTES = 8 << 20
+#: A full database: the smallest write tried before a run gives up (halving from the batch).
+SMALLEST_WRITE = 4096
 #: A writer with nothing to do for this long ends its thread (and closes its connection).
 IDLE_EXIT = 2.0
 
@@ -471,6 +473,7 @@ class Writer:
     def _committed(self, rec: ExecutionRecorder, batch: Batch) -> None:
         with rec._lock:
             rec._spool.consume(batch.nbytes)
+            rec._room.notify_all()
             del rec._events[: len(batch.events)]
             for _ in range(batch.updates):
                 rec._updates.popleft()
@@ -491,12 +494,26 @@ class Writer:
             kind = error_kind(rec.store, exc)
             if kind == "outage":
                 raise
+            if store_is_full(rec.store, exc) and self._shrink(rec, batch):
+                return  # the smaller write is tried next round
             batch.tries += 1
             if kind == "transient" and batch.tries <= len(RETRY_DELAYS):
                 return  # tried again next round
             self._give_up(rec, exc)
             return
         self._committed(rec, batch)
+
+    def _shrink(self, rec: ExecutionRecorder, batch: Batch) -> bool:
+        """The database is full: the front half of the batch's output, alone, becomes the
+        write in flight (its events and row update wait for a later one), so that what still
+        fits is stored before the run gives up. False when it is down to ``SMALLEST_WRITE``."""
+        smaller = _front_half(batch)
+        if smaller is None:
+            return False
+        with rec._lock:
+            if rec._inflight is batch:
+                rec._inflight = smaller
+        return True
 
     def _give_up(self, rec: ExecutionRecorder, exc: BaseException) -> None:
         """Writes of this run keep failing for a reason that is not an outage: stop its work
@@ -506,7 +523,10 @@ class Writer:
             rec._inflight = None
             rec.write_failed = True
             rec._error = exc
-        rec.stop_recording(f"internal error: recording failed: {type(exc).__name__}: {exc}")
+        if store_is_full(rec.store, exc):  # not runwright's fault: say what the user can fix
+            rec.stop_recording(f"the database has no room left, recording stopped: {exc}")
+        else:
+            rec.stop_recording(f"internal error: recording failed: {type(exc).__name__}: {exc}")
 
     def drain(self, rec: ExecutionRecorder, final: Callable[[BaseException | None], None] | None = None,
               ) -> BaseException | None:
@@ -520,6 +540,7 @@ class Writer:
             last = batch is None or _is_last(rec, batch)
             if batch is None and final is None:
                 return None
+            shrunk = False  # the database is full: a smaller write is tried first
             try:
                 with _atomic(rec.store):
                     if batch is not None and final is not None and last:
@@ -529,15 +550,21 @@ class Writer:
                         except Exception as exc:
                             if error_kind(rec.store, exc) == "outage":
                                 raise
-                            output_error, batch = exc, None
+                            shrunk = store_is_full(rec.store, exc) and self._shrink(rec, batch)
+                            if not shrunk:
+                                output_error, batch = exc, None
                     elif batch is not None:
                         self._write_batch(rec, batch, savepoints=True)
-                    if final is not None and last:
+                    if final is not None and last and not shrunk:
                         final(output_error)
             except Exception as exc:
+                if batch is not None and store_is_full(rec.store, exc) and self._shrink(rec, batch):
+                    continue
                 if final is None or batch is None or last or error_kind(rec.store, exc) == "outage":
                     raise
                 output_error = exc  # an earlier batch: the status is still written, next
+                continue
+            if shrunk:
                 continue
             if batch is not None:
                 self._committed(rec, batch)
@@ -632,6 +659,31 @@ def _drop_pending(rec: ExecutionRecorder) -> None:  # with rec._lock held
     rec._events.clear()
     rec._updates.clear()
     rec._inflight = None
+
+
+def store_is_full(store: Store, exc: BaseException) -> bool:
+    """Whether ``exc`` says ``store``'s database has no room left (``Store.is_full``)."""
+    is_full = getattr(store, "is_full", None)  # a store written before is_full existed
+    return bool(is_full(exc)) if is_full is not None else False
+
+
+def _front_half(batch: Batch) -> Batch | None:
+    """A batch of the front half of ``batch``'s bytes not stored yet (a chunk cut in two where
+    the half falls), with no events and no row update; None at ``SMALLEST_WRITE`` or less."""
+    unstored = sum(len(c.data) for c in batch.chunks)
+    if unstored <= SMALLEST_WRITE:
+        return None
+    half, taken = unstored // 2, 0
+    chunks: list[Chunk] = []
+    for chunk in batch.chunks:
+        keep = min(len(chunk.data), half - taken)
+        if keep <= 0:
+            break
+        chunks.append(chunk if keep == len(chunk.data) else replace(chunk, data=chunk.data[:keep]))
+        taken += keep
+    stored_before = batch.nbytes - unstored  # a first try that committed (see _reconcile)
+    front = batch.end - batch.nbytes
+    return Batch(chunks, stored_before + taken, [], 0, None, front + stored_before + taken)
 
 
 def _is_last(rec: ExecutionRecorder, batch: Batch) -> bool:

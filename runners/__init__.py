@@ -1,7 +1,7 @@
 """The runner contract: what to run (RunSpec), how it ended (RunResult), the status model,
 the Runner base class and its hooks, the event interface runners report to, and the registry."""
 
-from runwright.runners.base import Exit, Runner, RunnerError
+from runwright.runners.base import Exit, RecordingStopped, Runner, RunnerError
 from runwright.runners.cancel import CancelToken
 from runwright.runners.conformance import RunnerContractError, RunnerLoadError, contract_problems
 from runwright.runners.context import RunContext
@@ -23,7 +23,7 @@ from runwright.runners.status import ACTIVE, TERMINAL, Status, can_transition
 
 __all__ = [
     "ACTIVE", "STREAMS", "TERMINAL", "CancelToken", "Exit", "Liveness", "MemoryRecorder",
-    "NullReporter", "OnWorkerLost", "Option", "RunContext", "RunReporter", "RunResult", "RunSpec", "Runner",
+    "NullReporter", "OnWorkerLost", "Option", "RecordingStopped", "RunContext", "RunReporter", "RunResult", "RunSpec", "Runner",
     "RunnerConflict", "RunnerContractError", "RunnerError", "RunnerLoadError", "SpecError", "Status", "Stop", "Stream",
     "UnknownRunner", "available_runners", "can_transition", "contract_problems", "describe_exit",
     "explain_exit_code", "get_runner", "get_runner_class", "run", "runner_classes", "worker_lost_option",

@@ -44,6 +44,8 @@ log = logging.getLogger("runwright.runners")
 #: After a stop, how long the base class waits for a step to return once ``terminate`` has
 #: returned (or once the grace period is over, if it has not) before abandoning the step.
 SETTLE = 1.0
+#: The longest the main thread waits at once while it watches a run (see ``_watch``), s.
+MAIN_THREAD_WAKE = 0.5
 
 
 class RunnerError(Exception):
@@ -51,6 +53,12 @@ class RunnerError(Exception):
 
     Its message is shown to the user as the run's error; it is masked by the base class.
     """
+
+
+class RecordingStopped(Exception):
+    """Raised by a reporter (the sink) that cannot record the run any more (its database is
+    full, its writes keep failing): the run is stopped, recorded with this message as its
+    error as it is, and the exception (chained to the sink's own) is raised from ``run``."""
 
 
 @dataclass
@@ -343,6 +351,11 @@ class Runner(ABC):
             else:
                 abandon_at = (watch.stopped_at if watch.stop is not None else watch.stop_at + grace) + SETTLE
                 timeout = max(0.0, abandon_at - time.monotonic())
+            if threading.current_thread() is threading.main_thread():
+                # CPython runs signal handlers (a second Ctrl-C) only in the main thread, and
+                # only once its wait returns: a signal the kernel gives another thread does
+                # not interrupt it.
+                timeout = MAIN_THREAD_WAKE if timeout is None else min(timeout, MAIN_THREAD_WAKE)
             try:
                 item = box.get(timeout=timeout)
             except queue.Empty:
@@ -421,8 +434,8 @@ class Runner(ABC):
             ctx.abandoned = worker.is_alive()
         self._safe_cleanup(ctx)
         try:
-            self._finish(ctx, Exit(error=f"internal error: {type(exc).__name__}: {exc}"), watch.started_at or datetime.now(UTC),
-                         watch.started)
+            error = str(exc) if isinstance(exc, RecordingStopped) else f"internal error: {type(exc).__name__}: {exc}"
+            self._finish(ctx, Exit(error=error), watch.started_at or datetime.now(UTC), watch.started)
         except Exception as exc2:
             _log_masked(ctx, "reporting the failed run failed too", exc2)
         watch.aborted = True
