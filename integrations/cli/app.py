@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import click
@@ -266,9 +267,12 @@ class ConsoleEcho(NullReporter):
         self.closed: set[str] = set()
         #: How to find the work (pid, container id), for a second Ctrl-C that stops it at once.
         self.work: dict[str, Any] | None = None
+        #: Set once ``work`` is known.
+        self.work_known = threading.Event()
 
     def handle(self, handle: Any) -> None:
         self.work = dict(handle)
+        self.work_known.set()
 
     @staticmethod
     def target(stream: str) -> str:
@@ -488,6 +492,16 @@ def _stop_on_signals(cancel: CancelToken, echo: ConsoleEcho, runner: str) -> Non
 
     received: list[int] = []
 
+    def stop_at_once(name: str) -> None:
+        # In a thread of its own, not in the handler: the handler may have interrupted the
+        # first one's print (the console's lock), and the work's handle may not be known yet.
+        echo.work_known.wait()
+        from runwright.runners.registry import get_runner_class
+
+        err.print(f"runwright: {name} again: stopping without grace", markup=False)
+        assert echo.work is not None
+        get_runner_class(runner).stop_handle(echo.work, 0)
+
     def stop(signum: int, _frame: Any) -> None:
         # Counted first: a second signal can interrupt this very handler.
         received.append(signum)
@@ -495,12 +509,8 @@ def _stop_on_signals(cancel: CancelToken, echo: ConsoleEcho, runner: str) -> Non
         if len(received) == 1:
             cancel.cancel(f"{'interrupted' if signum == signal.SIGINT else 'terminated'} ({name})")
             err.print(f"runwright: {name}: stopping the run (again to stop it at once)", markup=False)
-            return
-        if echo.work:
-            from runwright.runners.registry import get_runner_class
-
-            err.print(f"runwright: {name} again: stopping without grace", markup=False)
-            get_runner_class(runner).stop_handle(echo.work, 0)
+        elif len(received) == 2:
+            threading.Thread(target=stop_at_once, args=(name,), daemon=True, name="runwright-stop-at-once").start()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
