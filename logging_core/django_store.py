@@ -381,26 +381,43 @@ class DjangoStore(Store):
         self, *, status: Status | Collection[Status] | None = None, runner: str | None = None,
         not_runner: str | None = None, parent: Any = ANY_PARENT, queued: bool | None = None,
         heartbeat_before: datetime | None = None, created_before: datetime | None = None, limit: int | None = None,
+        task_id: str | None = None, worker_contains: str | None = None,
     ) -> list[Any]:
         rows = self._manager.all()
         if status is not None:
             wanted = [status] if isinstance(status, Status) else list(status)
             rows = rows.filter(**{f"{self._column('status')}__in": {self.fields.status_value(s) for s in wanted}})
-        if runner is not None:
-            rows = rows.filter(**{self._column("runner"): runner})
-        if not_runner is not None:
-            rows = rows.exclude(**{self._column("runner"): not_runner})
-        if parent is not ANY_PARENT:
-            rows = rows.filter(**({f"{self._column('parent_id')}__isnull": True} if parent is None
-                                  else {self._column("parent_id"): parent}))
-        if queued is not None:
-            rows = (rows.exclude if queued else rows.filter)(**{self._column("task_id"): ""})
-        if heartbeat_before is not None:
-            rows = rows.filter(**{f"{self._column('heartbeat_at')}__lt": heartbeat_before})
-        if created_before is not None:
-            rows = rows.filter(created_at__lt=created_before)
+        # (canonical name, lookup, value, exclude, met by every row of a model without the field)
+        conditions: list[tuple[str, str, Any, bool, bool]] = [
+            ("runner", "", runner, False, False), ("runner", "", not_runner, True, True),  # no runner: no groups
+            ("task_id", "", task_id, False, False), ("worker", "__contains", worker_contains, False, False),
+            ("heartbeat_at", "__lt", heartbeat_before, False, False), ("created_at", "__lt", created_before, False, False),
+        ]
+        if queued is not None:  # queued: a task id is set; a model without task ids queues nothing
+            conditions.append(("task_id", "", "", queued, not queued))
+        if parent is not ANY_PARENT:  # a model without groups: every row is without a parent
+            conditions.append(("parent_id", "__isnull", True, False, True) if parent is None
+                              else ("parent_id", "", parent, False, False))
+        for name, lookup, value, exclude, all_meet in conditions:
+            if value is None:
+                continue
+            column = self._created_column() if name == "created_at" else self.fields.model_field(name)
+            if not column:
+                if all_meet:
+                    continue
+                return []
+            rows = (rows.exclude if exclude else rows.filter)(**{f"{column}{lookup}": value})
         ids = rows.order_by("pk").values_list("pk", flat=True)
         return list(ids[:limit] if limit is not None else ids)
+
+    def _created_column(self) -> str | None:
+        mapped = self.fields.model_field("created_at")
+        if mapped:
+            return mapped
+        return "created_at" if "created_at" in {f.name for f in self.model._meta.concrete_fields} else None
+
+    def missing_fields(self, *names: str) -> list[str]:
+        return [n for n in names if not (self.fields.status if n == "status" else self.fields.model_field(n))]
 
     def child_counts(self, parent: Any) -> dict[str, int]:
         from django.db.models import BooleanField, Count, ExpressionWrapper, Q

@@ -172,6 +172,7 @@ class MemoryStore(Store):
         self, *, status: Status | Collection[Status] | None = None, runner: str | None = None,
         not_runner: str | None = None, parent: Any = ANY_PARENT, queued: bool | None = None,
         heartbeat_before: datetime | None = None, created_before: datetime | None = None, limit: int | None = None,
+        task_id: str | None = None, worker_contains: str | None = None,
     ) -> builtins.list[Any]:
         statuses = None if status is None else {status} if isinstance(status, Status) else set(status)
 
@@ -181,7 +182,9 @@ class MemoryStore(Store):
                     and (parent is ANY_PARENT or _same(r.parent_id, parent))
                     and (queued is None or bool(r.task_id) == queued)
                     and (heartbeat_before is None or (r.heartbeat_at is not None and r.heartbeat_at < heartbeat_before))
-                    and (created_before is None or (r.created_at is not None and r.created_at < created_before)))
+                    and (created_before is None or (r.created_at is not None and r.created_at < created_before))
+                    and (task_id is None or r.task_id == task_id)
+                    and (worker_contains is None or worker_contains in (r.worker or "")))
 
         with self._lock:
             ids = [r.id for r in sorted(self._rows.values(), key=lambda r: r.id) if wanted(r)]

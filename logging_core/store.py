@@ -282,12 +282,20 @@ class Store(ABC):
         self, *, status: Status | Collection[Status] | None = None, runner: str | None = None,
         not_runner: str | None = None, parent: Any = ANY_PARENT, queued: bool | None = None,
         heartbeat_before: datetime | None = None, created_before: datetime | None = None, limit: int | None = None,
+        task_id: str | None = None, worker_contains: str | None = None,
     ) -> builtins.list[Any]:
         """The ids of the executions meeting every condition given, oldest first, at most
         ``limit``: ``status`` one status or several, ``parent`` a group's id (None: only
-        executions without a parent), ``queued`` whether a task id is set, the times aware
-        datetimes. One query."""
+        executions without a parent), ``queued`` whether a task id is set, ``task_id`` that
+        task id, ``worker_contains`` a part of the worker's name, the times aware datetimes.
+        One query. A condition on a field this store does not keep matches nothing (a
+        model without groups has no children: ``parent=None`` matches every row)."""
         raise NotImplementedError(f"{type(self).__name__} cannot search executions")
+
+    def missing_fields(self, *names: str) -> builtins.list[str]:
+        """Of the canonical field names ``names``, those this store does not keep (a
+        platform's model without a ``task_id`` field cannot be run by a worker)."""
+        return []
 
     def child_counts(self, parent: Any) -> dict[str, int]:
         """How many children of ``parent`` hold each status, by status value, in one

@@ -19,7 +19,7 @@ def _logger() -> Any:
     return worker_logger()
 
 
-def submit(spec: RunSpec, *, queue: str | None = None, parent: Any = None) -> int:
+def submit(spec: RunSpec, *, queue: str | None = None, parent: Any = None) -> Any:
     """Record a pending execution for ``spec`` and queue it on the app that carries
     runwright's runs (the project's, see :mod:`runwright.integrations.celery.app`); returns its
     id. If the message cannot be sent the execution is recorded ``error`` and the broker's
@@ -39,7 +39,13 @@ def submit(spec: RunSpec, *, queue: str | None = None, parent: Any = None) -> in
         # Never leave a row pending that no message will ever run: record why, then raise.
         logger.transition(ref, Status.ERROR, {"error_message": queue_error(exc)}, "submit")
         raise
-    return int(ref)
+    return wire_id(ref)
+
+
+def wire_id(ref: Any) -> Any:
+    """An execution's id as a message carries it: an integer as is, any other key (a
+    platform model's UUID) as its text, which the model's field reads back."""
+    return ref if isinstance(ref, int) else str(ref)
 
 
 def queue_error(exc: BaseException) -> str:
@@ -98,8 +104,8 @@ def _send(ref: Any, spec: dict[str, Any] | None, task_id: str, queue: str | None
     app = celery_app()
     # argsrepr: what Celery logs of the task (``worker --loglevel debug``) and shows in events:
     # the masked spec, never the one the worker runs.
-    shown = [int(ref), None if spec is None else RunSpec.from_dict(spec).to_dict(), siblings]
-    app.send_task("runwright.run", args=[int(ref), spec, siblings], task_id=task_id, queue=queue or queue_for(app),
+    shown = [wire_id(ref), None if spec is None else RunSpec.from_dict(spec).to_dict(), siblings]
+    app.send_task("runwright.run", args=[wire_id(ref), spec, siblings], task_id=task_id, queue=queue or queue_for(app),
                   argsrepr=repr(shown), kwargsrepr="{}")
 
 
@@ -109,20 +115,21 @@ def cancel(execution_id: Any, reason: str = "cancelled by request") -> Status:
     right after the request (a running one is still ``running`` until its worker reacts).
     Raises NotFound for an unknown id."""
     setup()
-    from runwright.integrations.celery.groups import advance_group
+    from runwright.integrations.celery.groups import advance_group, parent_of
 
     logger = _logger()
     logger.store.request_cancel([execution_id])
     # Raises NotFound for an unknown id.
-    row = logger.store.read_fields(execution_id, "status", "task_id", "parent_id", "runner")
+    row = logger.store.read_fields(execution_id, "status", "task_id", "runner")
     if row["runner"] == "group":
         advance_group(execution_id)
-    elif row["status"] == Status.PENDING and logger.cancel_execution(int(execution_id), reason):
+    elif row["status"] == Status.PENDING and logger.cancel_execution(execution_id, reason):
         if row["task_id"]:
             _revoke(row["task_id"])
-        if row["parent_id"]:
+        parent = parent_of(execution_id)
+        if parent:
             # Its slot is free: the group queues the next child (the specs are stored).
-            advance_group(row["parent_id"])
+            advance_group(parent)
     return logger.store.status(execution_id)
 
 

@@ -29,8 +29,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from runwright.integrations.celery.worker_logger import require_groups
 from runwright.integrations.django import setup
-from runwright.logging_core.store import QUEUED
+from runwright.logging_core.store import QUEUED, NotFound
 from runwright.runners.spec import RunSpec, SpecError
 from runwright.runners.status import TERMINAL, Status
 
@@ -77,7 +78,7 @@ def check_group(specs: Sequence[RunSpec], max_parallel: int | None, policy: str,
 def submit_group(
     specs: Sequence[RunSpec], max_parallel: int | None = None, policy: str = "wait_all", *, queue: str | None = None,
     name: str = "", timeout: float | None = None,
-) -> int:
+) -> Any:
     """Record a group and its children, queue the first ``max_parallel``; returns the
     parent's id. ``max_parallel`` None: no limit. ``timeout``: seconds the whole group may
     take. Raises SpecError naming the field for anything outside :func:`check_group`'s bounds,
@@ -92,11 +93,12 @@ def submit_group(
 
     from django.utils import timezone
 
-    from runwright.integrations.celery.control import _logger
+    from runwright.integrations.celery.control import _logger, wire_id
     from runwright.integrations.celery.sealed import seal
 
     logger = _logger()
     store = logger.store
+    require_groups(store)  # before anything is recorded: a model without parent or sealed spec keeps no group
     with getattr(store, "atomic", nullcontext)():
         parent = store.create({
             "runner": "group", "command": name or f"group of {len(specs)} ({policy})",
@@ -107,7 +109,20 @@ def submit_group(
         for spec in specs:
             logger.create(spec, parent, sealed_spec=seal(spec))  # one INSERT a child
     advance_group(parent)
-    return int(parent)
+    return wire_id(parent)
+
+
+def parent_of(ref: Any) -> Any:
+    """The group ``ref`` belongs to, None for a run of no group (or a model without groups)."""
+    from runwright.integrations.celery.control import _logger
+
+    store = _logger().store
+    if store.missing_fields("parent_id"):
+        return None
+    try:
+        return store.read_fields(ref, "parent_id")["parent_id"]
+    except NotFound:
+        return None
 
 
 def advance_group(parent_id: Any, specs: Any = None) -> Status:

@@ -21,6 +21,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from runwright.integrations.celery.recovery import (
     can_reattach,
     gone_reason,
@@ -30,10 +32,11 @@ from runwright.integrations.celery.recovery import (
     stop_and_mark_lost,
 )
 from runwright.integrations.celery.worker_logger import worker_logger, worker_name
-from runwright.logging_core.store import split_execution_tag
+from runwright.logging_core.store import NotFound, split_execution_tag
 from runwright.runners import RunnerError, Status
 from runwright.runners.process_identity import local_marker
 from runwright.runners.registry import available_runners
+from runwright.runners.status import ACTIVE
 
 log = logging.getLogger("runwright.reaper")
 
@@ -47,16 +50,17 @@ def reap_once(lease: float | None = None) -> dict[str, Any]:
     from django.utils import timezone
 
     from runwright.integrations.celery.app import lease_seconds
-    from runwright.integrations.django.models import Execution
 
     logger = worker_logger()
+    store = logger.store
     lease = lease_seconds() if lease is None else lease
     now = timezone.now()
-    running = Execution.objects.filter(status=Status.RUNNING.value).exclude(runner="group")
-    stale = set(running.filter(heartbeat_at__lt=now - timedelta(seconds=lease)).values_list("id", flat=True))
+    running = {"status": Status.RUNNING, "not_runner": "group"}
+    stale = set(store.find(**running, heartbeat_before=now - timedelta(seconds=lease)))
     marker = local_marker()
     if marker is not None:  # workers of this boot and pid namespace: their processes decide at once
-        stale.update(local_workers_gone(running.filter(worker__contains=marker).values_list("id", "worker")))
+        local = store.find(**running, worker_contains=marker)
+        stale.update(local_workers_gone([(ref, store.read_fields(ref, "worker")["worker"]) for ref in local]))
     lost, waiting = [], []
     me, window = worker_name(), reattach_window()
     for ref in sorted(stale):
@@ -71,8 +75,7 @@ def reap_once(lease: float | None = None) -> dict[str, Any]:
                 waiting.append(ref)
                 continue
             why += f"; its work is alive but no worker re-attached within {window:g}s"
-        spec = Execution.objects.filter(pk=ref).values_list("spec", flat=True).first() or {}
-        grace = float(spec.get("grace_period") or DEFAULT_GRACE)
+        grace = float(_stored_spec(store, ref).get("grace_period") or DEFAULT_GRACE)
         if stop_and_mark_lost(logger, view, why, cls, me, grace, source="reaper"):
             lost.append(ref)
     from runwright.integrations.celery.groups import check_groups
@@ -90,12 +93,10 @@ def queued_too_long() -> list[int]:
     from django.utils import timezone
 
     from runwright.integrations.celery.groups import queued_lease
-    from runwright.integrations.django.models import Execution
 
     lease = queued_lease()
-    ids = list(Execution.objects.filter(
-        status=Status.PENDING.value, parent__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=lease),
-    ).exclude(task_id="").order_by("id").values_list("id", flat=True))
+    ids = worker_logger().store.find(status=Status.PENDING, parent=None, queued=True,
+                                     created_before=timezone.now() - timedelta(seconds=lease))
     for ref in ids:
         log.warning("execution %s: queued more than %gs ago and not taken by any worker: its message may be "
                     "lost, or no worker serves its queue (cancel it, or submit it again)", ref, lease)
@@ -105,22 +106,23 @@ def queued_too_long() -> list[int]:
 def sweep_all() -> dict[str, list[str]]:
     """Every registered runner's ``sweep``, judging owners by this worker's store: a tag of
     another store (another deployment on this host) is always active, never touched."""
-    from runwright.integrations.django.models import Execution
-
-    own_key = worker_logger().store.key
+    store = worker_logger().store
+    own_key = store.key
 
     def is_active(tag: str) -> bool:
         key, ref = split_execution_tag(tag)
-        if key != own_key or not ref.isdigit():
+        if key != own_key:
             return True  # not ours: leave it
-        row = Execution.objects.filter(pk=int(ref)).values_list("status", "spec").first()
-        if row is None:
+        try:
+            status = store.read_fields(ref, "status")["status"]
+        except NotFound:
             return False
-        status, spec = row
+        except (ValueError, ValidationError):  # not an id of this model: not ours to judge
+            return True
         # A run that asked to keep what it started in the background (the local runner's
         # keep_background) owns those processes after its end: they were left on purpose.
-        kept = bool(((spec or {}).get("options") or {}).get("keep_background"))
-        return status in (Status.PENDING.value, Status.RUNNING.value) or kept
+        kept = bool((_stored_spec(store, ref).get("options") or {}).get("keep_background"))
+        return status in ACTIVE or kept
 
     swept: dict[str, list[str]] = {}
     for name in available_runners():
@@ -139,6 +141,16 @@ def sweep_all() -> dict[str, list[str]]:
             log.warning("sweep of runner %r removed what crashed runs left: %s", name, removed)
             swept[name] = removed
     return swept
+
+
+def _stored_spec(store: Any, ref: Any) -> dict[str, Any]:
+    """The spec stored on ``ref`` (masked), ``{}`` when the model keeps none."""
+    if store.missing_fields("spec"):
+        return {}
+    try:
+        return dict(store.read_fields(ref, "spec")["spec"] or {})
+    except NotFound:
+        return {}
 
 
 def reaper_loop() -> None:

@@ -183,10 +183,9 @@ def stop_and_mark_lost(
 
 
 def _advance_parent(ref: Any) -> None:
-    from runwright.integrations.celery.groups import advance_group
-    from runwright.integrations.django.models import Execution
+    from runwright.integrations.celery.groups import advance_group, parent_of
 
-    parent = Execution.objects.filter(pk=ref).values_list("parent_id", flat=True).first()
+    parent = parent_of(ref)
     if parent:
         advance_group(parent)
 

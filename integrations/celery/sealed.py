@@ -36,9 +36,13 @@ def unseal(token: str) -> RunSpec:
 
 def open_spec(execution_id: Any) -> RunSpec:
     """The unmasked spec sealed on execution ``execution_id``'s row."""
-    from runwright.integrations.django.models import Execution
+    from runwright.integrations.celery.worker_logger import worker_logger
+    from runwright.logging_core.store import NotFound
 
-    token = Execution.objects.filter(pk=execution_id).values_list("sealed_spec", flat=True).first()
+    try:
+        token = worker_logger().store.read_fields(execution_id, "sealed_spec")["sealed_spec"]
+    except NotFound:
+        token = None
     if not token:
         raise SealError("spec", f"execution {execution_id} has no stored spec to run")
     return unseal(token)

@@ -35,7 +35,7 @@ TASK_OPTIONS: dict[str, Any] = dict(name=TASK_NAME, bind=True, acks_late=True, r
 
 
 @shared_task(**TASK_OPTIONS)
-def run_execution(self: Any, execution_id: int, spec: dict[str, Any] | None = None,
+def run_execution(self: Any, execution_id: Any, spec: dict[str, Any] | None = None,
                   siblings: dict[str, Any] | None = None) -> str:
     """Run execution ``execution_id``. Idempotent: the execution is claimed with a
     conditional pending -> running update, so a redelivered or duplicated message (a worker
@@ -69,7 +69,7 @@ def run_execution(self: Any, execution_id: int, spec: dict[str, Any] | None = No
             _advance_parent(execution_id)
 
 
-def _load_spec(execution_id: int, spec: dict[str, Any] | None) -> RunSpec:
+def _load_spec(execution_id: Any, spec: dict[str, Any] | None) -> RunSpec:
     if spec is not None:
         return RunSpec.from_dict(spec)
     from runwright.integrations.celery.sealed import open_spec
@@ -77,15 +77,14 @@ def _load_spec(execution_id: int, spec: dict[str, Any] | None) -> RunSpec:
     return open_spec(execution_id)
 
 
-def _advance_parent(execution_id: int) -> None:
-    from runwright.integrations.celery.groups import advance_group
-    from runwright.integrations.django.models import Execution
+def _advance_parent(execution_id: Any) -> None:
+    from runwright.integrations.celery.groups import advance_group, parent_of
 
     try:
-        parent = Execution.objects.filter(pk=execution_id).values_list("parent_id", flat=True).first()
+        parent = parent_of(execution_id)
         if parent:
             # The run is over: its sealed spec (secrets, encrypted) is never needed again.
-            Execution.objects.filter(pk=execution_id).exclude(sealed_spec="").update(sealed_spec="")
+            worker_logger().store.update(execution_id, {"sealed_spec": ""})
             advance_group(parent)
     except Exception:  # the reaper's group pass advances it later; never lose the run's result
         log.exception("could not advance the group of execution %s", execution_id)
@@ -94,9 +93,8 @@ def _advance_parent(execution_id: int) -> None:
 def execution_of(task_id: str | None) -> int | None:
     if not (task_id and task_id.startswith("runwright-")):
         return None
-    from runwright.integrations.django.models import Execution
-
-    return Execution.objects.filter(task_id=task_id).values_list("id", flat=True).first()
+    found = worker_logger().store.find(task_id=task_id, limit=1)
+    return found[0] if found else None
 
 
 @signals.task_revoked.connect

@@ -124,15 +124,19 @@ class Project:
     def start_worker(self) -> None:
         """`celery -A proj worker` on the project's queue, one pool process."""
         self.log = self.root / "worker.log"
-        with open(self.log, "wb") as fh:
-            self.worker = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "proj", "worker", "--concurrency=1", "--loglevel=info", "-Q", self.queue,
-                 "--without-gossip", "--without-mingle"],
-                cwd=self.root, env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        self.worker = self.celery_worker(self.queue, self.env, self.log)
+
+    def celery_worker(self, queue: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as fh:
+            worker = subprocess.Popen(
+                [str(BIN / "celery"), "-A", "proj", "worker", "--concurrency=1", "--loglevel=info", "-Q", queue,
+                 "--without-gossip", "--without-mingle", "-n", f"{queue}@%h"],
+                cwd=self.root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
-        while b" ready." not in self.log.read_bytes():
-            assert self.worker.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+        while b" ready." not in log.read_bytes():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.1)
+        return worker
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=self.root, env=self.env,
@@ -185,8 +189,43 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         from django.db import models
 
 
+        class Deployment(models.Model):
+            # The platform's own job table, with its own names: runs are recorded on it.
+
+            id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+            state = models.CharField(max_length=20, default="queued")
+            began = models.DateTimeField(null=True)
+            ended = models.DateTimeField(null=True)
+            output = models.TextField(blank=True, default="")
+            failure = models.TextField(blank=True, default="")
+            exit_status = models.IntegerField(null=True)
+            kind = models.CharField(max_length=50, default="")
+            celery_task = models.CharField(max_length=100, blank=True, default="")
+            host = models.CharField(max_length=200, blank=True, default="")
+            last_seen = models.DateTimeField(null=True)
+            stop_asked = models.BooleanField(default=False)
+            work = models.JSONField(null=True)
+            params = models.JSONField(default=dict)
+
+            runwright_fields = {
+                "status": "state", "started_at": "began", "completed_at": "ended", "logs": "output",
+                "error_message": "failure", "return_code": "exit_status",
+                "status_values": {"pending": "queued", "running": "in_progress", "success": "done",
+                                  "failed": "broken", "cancelled": "aborted"},
+                "extra": {"runner": "kind", "task_id": "celery_task", "worker": "host",
+                          "heartbeat_at": "last_seen", "cancel_requested": "stop_asked", "handle": "work",
+                          "spec": "params"},
+            }
+
+
         class Pipeline(models.Model):
             name = models.CharField(max_length=50)
+    """).replace("from django.db import models", "import uuid\n\nfrom django.db import models"))
+    (root / "proj" / "settings_jobs.py").write_text(textwrap.dedent(f"""
+        from .settings import *  # noqa: F403
+
+        RUNWRIGHT_EXECUTION_MODEL = "integrations.Deployment"
+        CELERY_TASK_DEFAULT_QUEUE = "{queue}-jobs"
     """))
     with open(root / "proj" / "settings.py", "a") as fh:
         fh.write(textwrap.dedent(f"""
@@ -392,3 +431,61 @@ def test_a_run_in_task_whose_worker_dies_is_reaped(project: Project) -> None:
     while pids_with(tok) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pids_with(tok) == []
+
+
+JOBS_DRIVER = """
+import json, time
+import django
+django.setup()
+from runwright.integrations.celery import cancel, submit
+from runwright.runners import RunSpec
+from integrations.models import Deployment
+
+def finished(ref):
+    deadline = time.monotonic() + 60
+    while Deployment.objects.get(pk=ref).state in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return Deployment.objects.get(pk=ref)
+
+ref = submit(RunSpec(["sh", "-c", "echo deployed; echo warn >&2; exit 3"]))
+row = finished(ref)
+out = {"ref": ref, "state": row.state, "output": row.output, "exit": row.exit_status, "host": row.host,
+       "task": row.celery_task}
+slow = submit(RunSpec(["sleep", "%s"], grace_period=1))
+deadline = time.monotonic() + 60
+while Deployment.objects.get(pk=slow).state != "in_progress" and time.monotonic() < deadline:
+    time.sleep(0.1)
+cancel(slow)
+row = finished(slow)
+out.update(cancelled=row.state, failure=row.failure)
+print(json.dumps(out))
+"""
+
+
+def test_a_worker_records_runs_on_the_projects_own_model(project: Project) -> None:
+    """``RUNWRIGHT_EXECUTION_MODEL = "integrations.Deployment"``: submit, the worker's run,
+    its output and its cancel all land on the project's table (a UUID key, its own field
+    names); runwright's own table gets nothing."""
+    env = {**project.env, "DJANGO_SETTINGS_MODULE": "proj.settings_jobs"}
+    worker = project.celery_worker(f"{project.queue}-jobs", env, project.root / "worker-jobs.log")
+    try:
+        before = project.sql("SELECT count(*) FROM runwright_execution")[0][0]
+        tok = str(9000 + uuid.uuid4().int % 900)
+        out = subprocess.run([str(BIN / "python"), "-c", JOBS_DRIVER % tok], cwd=project.root, env=env,
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stderr[-3000:]
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["state"] == "broken" and result["exit"] == 3, result
+        assert "deployed" in result["output"] and "warn" in result["output"]
+        assert ProcessIdentity.parse(result["host"]) is not None and result["task"].startswith("runwright-")
+        assert result["cancelled"] == "aborted", result
+        wait_gone(tok)
+        assert project.sql("SELECT count(*) FROM runwright_execution")[0][0] == before
+        assert project.sql("SELECT count(*) FROM integrations_deployment")[0][0] >= 2
+    finally:
+        os.killpg(worker.pid, 15)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, 9)
+            worker.wait()

@@ -147,3 +147,37 @@ class ShortErrorExecution(models.Model):
 
     class Meta:
         app_label = "legacy_app"
+
+
+class OpsJob(models.Model):
+    """A platform's job table that a Celery worker records runs on
+    (``settings.RUNWRIGHT_EXECUTION_MODEL``): a UUID key and its own names for every field a
+    worker writes, mapped in ``runwright_fields``; no groups (no parent, no sealed spec)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state = models.CharField(max_length=20, default="queued", choices=[(s, s) for s in (
+        "queued", "in_progress", "done", "broken", "aborted", "lost")])
+    began = models.DateTimeField(null=True)
+    ended = models.DateTimeField(null=True)
+    output = models.TextField(blank=True, default="")
+    failure = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=50, default="")
+    celery_task = models.CharField(max_length=100, blank=True, default="")
+    host = models.CharField(max_length=200, blank=True, default="")
+    last_seen = models.DateTimeField(null=True)
+    stop_asked = models.BooleanField(default=False)
+    work = models.JSONField(null=True)
+    params = models.JSONField(default=dict)
+    queued_at = models.DateTimeField(auto_now_add=True)
+
+    runwright_fields = {
+        "status": "state", "started_at": "began", "completed_at": "ended", "logs": "output",
+        "error_message": "failure",
+        "status_values": {"pending": "queued", "running": "in_progress", "success": "done",
+                          "failed": "broken", "cancelled": "aborted"},
+        "extra": {"runner": "kind", "task_id": "celery_task", "worker": "host", "heartbeat_at": "last_seen",
+                  "cancel_requested": "stop_asked", "handle": "work", "spec": "params", "created_at": "queued_at"},
+    }
+
+    class Meta:
+        app_label = "legacy_app"
