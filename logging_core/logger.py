@@ -5,20 +5,20 @@ for platforms' own code calling the familiar ``start_execution`` / ``complete_ex
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import dataclasses
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from runwright.logging_core.legacy_methods import LegacyMethods
+from runwright.logging_core.log_reading import LogReading
 from runwright.logging_core.observers import MetricsObserver, StructuredLogObserver, notify, registered_observers
 from runwright.logging_core.recorder import ExecutionRecorder, TransitionRefused, retrying
-from runwright.logging_core.store import PAGE_CHUNKS, Chunk, Event, ExecutionView, Store
+from runwright.logging_core.store import Chunk, Store
 from runwright.logging_core.writer import outage_window_setting, writer_for
 from runwright.runners.cancel import CancelToken
 from runwright.runners.environment import inherited_secrets
@@ -27,10 +27,10 @@ from runwright.runners.registry import UnknownRunner, get_runner, get_runner_cla
 from runwright.runners.result import RunResult
 from runwright.runners.secrets import Redactor
 from runwright.runners.spec import RunSpec
-from runwright.runners.status import ACTIVE, TERMINAL, Status, sources_of
+from runwright.runners.status import TERMINAL, Status, sources_of
 
 if TYPE_CHECKING:
-    from runwright.logging_core.legacy import ExecutionContext, LegacyAPI
+    pass
 
 log = logging.getLogger("runwright.logger")
 
@@ -58,11 +58,9 @@ def stop_live_run(store: Store, ref: Any, status: Status, source: str) -> None:
         rec.cancel.cancel(f"marked {status} by the {source}", timed_out=status == Status.TIMEOUT)
 
 DEFAULT_MAX_STORED_BYTES = 64 * 1024 * 1024
-#: Events per read when events are followed.
-PAGE_EVENTS = 500
 
 
-class ExecutionLogger:
+class ExecutionLogger(LogReading, LegacyMethods):
     """Records executions into a Store and tells observers.
 
     ``store`` defaults to runwright's Django models (Django must be set up: inside a project
@@ -222,82 +220,6 @@ class ExecutionLogger:
         thread is used, and a database outage shorter than the window is waited out."""
         return writer_for(self.store).call(fn, *args, window=self.outage_window, store=self.store)
 
-    # == reading ==============================================================================
-    def get(self, ref: Any) -> ExecutionView:
-        return self.store.get(ref)
-
-    def list(self, status: str | None = None, runner: str | None = None, limit: int = 50) -> builtins.list[ExecutionView]:
-        return self.store.list(status=status, runner=runner, limit=limit)
-
-    def read_log(
-        self, ref: Any, offset: int = 0, limit: int | None = None, since: datetime | None = None,
-    ) -> builtins.list[Chunk]:
-        """Output from byte ``offset`` of the combined log; a follower passes the end of
-        what it has, so a reconnect neither loses nor repeats anything. With ``since`` (an
-        aware datetime), only the chunks received at or after it (``Chunk.at``; chunks stored
-        before chunks had a time are left out)."""
-        if since is None:
-            return self.store.read_log(ref, offset, limit)
-        return self.store.read_log_since(ref, since, offset, limit)
-
-    def iter_log(self, ref: Any, offset: int = 0, since: datetime | None = None) -> Iterator[Chunk]:
-        """What is stored from ``offset`` on (received at or after ``since``, when given),
-        read a page at a time (memory stays small)."""
-        while chunks := self.read_log(ref, offset, PAGE_CHUNKS, since):
-            yield from chunks
-            offset = chunks[-1].offset + len(chunks[-1].data)
-
-    def follow(self, ref: Any, offset: int = 0, poll: float = 0.1, since: datetime | None = None) -> Iterator[Chunk]:
-        """Yield chunks as they are stored (received at or after ``since``, when given) until
-        the execution is final and all is read."""
-        while True:
-            final = self.store.status(ref) not in ACTIVE
-            chunks = self.read_log(ref, offset, PAGE_CHUNKS, since)
-            for chunk in chunks:
-                yield chunk
-                offset = chunk.offset + len(chunk.data)
-            if final and not chunks:
-                return
-            if not chunks:
-                time.sleep(poll)
-
-    def read_events(self, ref: Any, after: int = 0, limit: int | None = None) -> builtins.list[Event]:
-        """Structured events numbered after ``after`` (numbers start at 1 per execution), in
-        order; a follower passes the last number it has, so a reconnect loses and repeats none."""
-        return self.store.read_events(ref, after, limit)
-
-    def iter_events(self, ref: Any, after: int = 0) -> Iterator[Event]:
-        """What is stored after event ``after``, read a page at a time."""
-        while events := self.store.read_events(ref, after, PAGE_EVENTS):
-            yield from events
-            after = events[-1].seq
-
-    def follow_events(self, ref: Any, after: int = 0, poll: float = 0.1) -> Iterator[Event]:
-        """Yield events as they are stored until the execution is final and all are read."""
-        while True:
-            final = self.store.status(ref) not in ACTIVE
-            events = self.store.read_events(ref, after, PAGE_EVENTS)
-            for event in events:
-                yield event
-                after = event.seq
-            if final and not events:
-                return
-            if not events:
-                time.sleep(poll)
-
-    def result_of(self, ref: Any) -> RunResult:
-        view = self.store.get(ref)
-        stored = dict(view.result or {})
-        if stored.get("status"):
-            result = RunResult.from_dict({k: v for k, v in stored.items() if k != "events"})
-            result.status = view.status  # the row is the truth (a refused late finish)
-            return result
-        return RunResult(
-            status=view.status, exit_code=view.exit_code, error=view.error_message or None,
-            started_at=view.started_at, finished_at=view.finished_at, log_ref=self.store.log_ref(ref),
-            metadata=dict(stored.get("metadata") or {}),  # live metadata; a lost run's stop_confirmed
-        )
-
     def transition(
         self, ref: Any, target: Status, values: Mapping[str, Any] | None = None, source: str = "api",
         expect: Mapping[str, Any] | None = None,
@@ -306,53 +228,6 @@ class ExecutionLogger:
         and the fields in ``expect`` still hold those values (one conditional update); a
         refused change is logged and noted in the run's log. Returns whether it was applied."""
         return self._move(self.store, ref, target, values or {}, source, expect)
-
-    # == the API existing platforms call ======================================================
-    # The behaviour lives in runwright.logging_core.legacy (whose ExecutionLogger offers it
-    # called on the class, as platforms do); these record through this logger instead.
-    def start_execution(self, execution: Any, log_message: str | None = None) -> bool:
-        return self._legacy().start_execution(execution, log_message)
-
-    def complete_execution(
-        self, execution: Any, result: Any = None, status: Status | str | None = None, error_message: str | None = None,
-        timeout_message: str | None = None, custom_logs: str | bytes | None = None, log_message: str | None = None,
-    ) -> bool:
-        return self._legacy().complete_execution(execution, result, status, error_message, timeout_message, custom_logs,
-                                                 log_message)
-
-    def fail_execution(
-        self, execution: Any, error_message: str, return_code: int | None = -1, log_message: str | None = None,
-    ) -> bool:
-        return self._legacy().fail_execution(execution, error_message, return_code, log_message)
-
-    def timeout_execution(
-        self, execution: Any, timeout_message: str = "Execution timed out", timeout_seconds: float | None = None,
-        log_message: str | None = None,
-    ) -> bool:
-        return self._legacy().timeout_execution(execution, timeout_message, timeout_seconds, log_message)
-
-    def cancel_execution(
-        self, execution: Any, cancel_message: str = "Execution cancelled", log_message: str | None = None
-    ) -> bool:
-        return self._legacy().cancel_execution(execution, cancel_message, log_message)
-
-    def update_execution_logs(self, execution: Any, logs: str | bytes | None, append: bool = False) -> bool:
-        return self._legacy().update_execution_logs(execution, logs, append)
-
-    def log_execution_info(self, execution: Any, message: str | None, level: str = "info") -> bool:
-        return self._legacy().log_execution_info(execution, message, level)
-
-    def track(self, execution: Any, log_message: str | None = None) -> ExecutionContext:
-        """An ExecutionContext recording through this logger: started on entry, completed on
-        leaving (or failed/timed out/cancelled by the exception, which is re-raised)."""
-        from runwright.logging_core.legacy import ExecutionContext
-
-        return ExecutionContext(execution, log_message, logger=self)
-
-    def _legacy(self) -> LegacyAPI:
-        from runwright.logging_core.legacy import LegacyAPI
-
-        return LegacyAPI(self)
 
     # == internals ===========================================================================
     def _move(
